@@ -1,0 +1,167 @@
+"""`labeler submit`, `labeler status`, `labeler results`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from labeler.cli.context import Context
+from labeler.cli.progress import ProgressPrinter, format_seconds
+
+from labeler.bundle import PRECISIONS, load_bundle
+from labeler.errors import LabelerError
+from labeler.jobstore import JobProgress, JobState
+from labeler.results_io import format_for, write_results
+
+EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Show progress until the job ends.")
+@click.option("-o", "--output", help="With --wait: write results here (.csv or .jsonl).")
+@click.option("--show", is_flag=True, help="With --wait: print path, label and confidence.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@click.option("--precision", type=click.Choice(("auto", *PRECISIONS)), default="auto",
+              show_default=True, help="Model variant; auto lets the worker pick.")
+@click.option("--top-k", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--inline", is_flag=True, help="Send image bytes in the tasks (remote workers).")
+@click.option("--no-spawn", is_flag=True, help="Never start local workers.")
+@click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
+def submit(folder, wait, output, show, as_json, model, precision, top_k, inline, no_spawn,
+           timeout) -> None:
+    """Label every image under FOLDER (recursively)."""
+    from labeler.local_workers import ensure_local_worker
+    from labeler.submit import submit_folder
+
+    if output:
+        _check_output(output)
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    if precision != "auto":
+        bundle.variant_path(precision)
+    job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
+                        top_k, inline)
+    spawned = False
+    if ctx.embedded and not no_spawn:
+        spawned = ensure_local_worker(
+            ctx.store, ctx.settings, job.queue, bundle.path, precision, ctx.redis_url)
+    if as_json and not wait:
+        click.echo(json.dumps({"job": job.job_id, "total": job.total, "chunks": job.chunks,
+                               "queue": job.queue, "spawned_worker": spawned}))
+    elif not as_json:
+        click.echo(f"job {job.job_id}: {job.total:,} images in {job.chunks} chunks "
+                   f"(queued in {job.enqueue_seconds:.2f} s)", err=wait)
+        if not spawned and not ctx.store.workers(job.queue):
+            click.echo(f"no worker is serving {job.queue} yet; start one with: labeler worker"
+                       f"{' --model ' + str(bundle.path) if model else ''}", err=True)
+    if not wait:
+        return
+    final = _wait(ctx, job.job_id, as_json, timeout)
+    if output:
+        write_results(ctx.store.iter_items(job.job_id), output)
+    if show:
+        _show(ctx, job.job_id)
+    if as_json:
+        click.echo(json.dumps(final.as_dict()))
+    else:
+        click.echo(f"{final.labelled:,} labelled, {final.failed:,} failed in "
+                   f"{final.elapsed:.1f} s ({final.rate:,.0f} images/s)"
+                   + (f"; results in {output}" if output else ""), err=True)
+    sys.exit(EXIT_SOME_FAILED if final.failed else EXIT_OK)
+
+
+def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None) -> JobProgress:
+    from labeler.waiting import wait_for_job
+
+    printer = ProgressPrinter()
+
+    def idle(job: JobProgress) -> None:
+        if not ctx.store.workers(job.record.get("queue")):
+            click.echo(f"\nwaiting: no worker online for {job.record.get('queue')}", err=True)
+
+    try:
+        final = wait_for_job(ctx.store, job_id, on_idle=idle, timeout=timeout,
+                             on_progress=(lambda job: None) if quiet else printer.update)
+    except LabelerError as exc:
+        click.echo(f"\nError: {exc}", err=True)
+        sys.exit(EXIT_UNFINISHED)
+    if not quiet:
+        printer.finish(final)
+    return final
+
+
+def _show(ctx: Context, job_id: str) -> None:
+    for path, result, error in ctx.store.iter_items(job_id):
+        if result:
+            click.echo(f"{path:40s} {result['label']:12s} {result['confidence']:.3f}")
+        else:
+            click.echo(f"{path:40s} {'-':12s} failed: {error}")
+
+
+def _check_output(output: str) -> None:
+    try:
+        format_for(output)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="-o") from None
+
+
+@click.command()
+@click.argument("job_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(job_id, as_json) -> None:
+    """Progress of JOB_ID, or recent jobs, workers online and queue depths."""
+    ctx = Context()
+    if job_id:
+        job = ctx.store.progress(job_id)
+        if job is None:
+            raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
+        if as_json:
+            click.echo(json.dumps(job.as_dict()))
+            return
+        click.echo(_describe(job))
+        return
+    jobs, workers = ctx.store.recent_jobs(), ctx.store.workers()
+    queues = sorted({j.record.get("queue", "") for j in jobs} | {w["queue"] for w in workers})
+    depths = {q: ctx.store.queue_depth(q) for q in queues if q}
+    if as_json:
+        click.echo(json.dumps({"jobs": [j.as_dict() for j in jobs], "workers": workers,
+                               "queues": depths}))
+        return
+    click.echo(f"workers online: {len(workers)}")
+    for w in workers:
+        click.echo(f"  {w['name']}  {w['queue']}  concurrency {w['concurrency']}")
+    for queue, depth in depths.items():
+        click.echo(f"queue {queue}: {depth} chunks waiting")
+    click.echo("recent jobs:" if jobs else "no jobs yet")
+    for job in jobs:
+        click.echo("  " + _describe(job, short=True))
+
+
+def _describe(job: JobProgress, short: bool = False) -> str:
+    text = (f"{job.id}  {job.state.value:7s}  {job.done:,}/{job.total:,}  "
+            f"labelled {job.labelled:,}  failed {job.failed:,}")
+    if short:
+        return text
+    eta = "" if job.state is JobState.DONE else f"  ETA {format_seconds(job.eta)}"
+    return (f"{text}\n  {job.rate:,.0f} images/s  elapsed {format_seconds(job.elapsed)}{eta}"
+            f"\n  folder {job.record.get('root')}  model {job.record.get('model')} "
+            f"({job.record.get('precision')})")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="File to write (.csv or .jsonl); - for CSV on stdout.")
+def results(job_id, output) -> None:
+    """Write the labels (and failures with their reasons) of JOB_ID."""
+    _check_output(output)
+    ctx = Context()
+    if ctx.store.progress(job_id) is None:
+        raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
+    count = write_results(ctx.store.iter_items(job_id), output)
+    if output != "-":
+        click.echo(f"wrote {count:,} rows to {output}", err=True)

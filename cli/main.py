@@ -1,0 +1,43 @@
+"""The `labeler` command. Commands are thin: parse, call a library function, render."""
+
+from __future__ import annotations
+
+import click
+
+from labeler import __version__
+from labeler.errors import LabelerError
+
+
+class LabelerGroup(click.Group):
+    """Turns library errors into one line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LabelerError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=LabelerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labeler")
+def cli() -> None:
+    """Label folders of images with a CNN served by ONNX Runtime on Celery workers."""
+
+
+def _register() -> None:
+    from labeler.cli import jobs_cmd, model_cmd, worker_cmd
+
+    for command in (jobs_cmd.submit, jobs_cmd.status, jobs_cmd.results, worker_cmd.worker,
+                    model_cmd.train, model_cmd.export, model_cmd.evaluate):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="labeler")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Rendering job progress: a one-line bar on a terminal, a line every few seconds otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from labeler.jobstore import JobProgress
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def progress_line(job: JobProgress, width: int = 30) -> str:
+    fraction = job.done / job.total if job.total else 1.0
+    filled = int(fraction * width)
+    bar = "#" * filled + "-" * (width - filled)
+    failed = f", {job.failed:,} failed" if job.failed else ""
+    return (f"[{bar}] {job.done:,}/{job.total:,} {fraction:4.0%}{failed}  "
+            f"{job.rate:,.0f} img/s  ETA {format_seconds(job.eta)}")
+
+
+class ProgressPrinter:
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_print = 0.0
+
+    def update(self, job: JobProgress) -> None:
+        now = time.monotonic()
+        if self.tty:
+            click.echo("\r" + progress_line(job), nl=False, file=self.stream)
+        elif now - self.last_print >= 5:
+            click.echo(progress_line(job), file=self.stream)
+            self.last_print = now
+
+    def finish(self, job: JobProgress) -> None:
+        if self.tty:
+            click.echo("\r" + progress_line(job), file=self.stream)
+        else:
+            click.echo(progress_line(job), file=self.stream)

@@ -1,0 +1,44 @@
+"""`labeler worker`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from labeler.cli.context import Context
+from labeler.worker.engine import PROVIDER_CHOICES
+
+from labeler.bundle import PRECISIONS
+from labeler.local_workers import default_concurrency
+
+
+@click.command()
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@click.option("--precision", type=click.Choice(("auto", *PRECISIONS)), default="auto",
+              show_default=True, help="auto: int8 on CPU, fp16 on CUDA, when the bundle has it.")
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
+              show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 256), default=default_concurrency,
+              show_default="cores / 2", help="Worker processes, one model session each.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--threads", type=click.IntRange(0, 256), default=2, show_default=True,
+              help="ONNX Runtime threads per process (0: ORT decides).")
+@click.option("--decode-threads", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--idle-exit", type=click.IntRange(0), default=0,
+              help="Exit after this many idle seconds with an empty queue (0: never).")
+def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,
+           idle_exit) -> None:
+    """Run a Celery worker that labels chunks with the model bundle."""
+    from labeler.worker.runner import run_worker
+    from labeler.worker.tasks import WorkerOptions
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s] %(message)s")
+    ctx = Context()
+    options = WorkerOptions(
+        model=str((model or ctx.settings.model).resolve()), precision=precision,
+        provider=provider, batch_size=batch_size, threads=threads,
+        decode_threads=decode_threads, redis_url=ctx.redis_url,
+    )
+    ctx.store  # noqa: B018  fail with one line now if Redis is unreachable
+    run_worker(options, concurrency, idle_exit)

@@ -1,0 +1,32 @@
+"""Error types every stage shares. The CLI turns each into one line and an exit status."""
+
+
+class LabelerError(Exception):
+    """Something the user can fix; the message says what to do."""
+
+
+class DecodeError(LabelerError):
+    """An image that cannot be decoded. `reason` is a short code, `detail` a short phrase."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class BundleError(LabelerError):
+    """A model bundle that is missing, incomplete or does not match its recorded checksum."""
+
+
+class ServiceError(LabelerError):
+    """Redis (or another service) cannot be reached or refused the request."""
+
+
+class MissingExtraError(LabelerError):
+    """A command needs an optional dependency group that is not installed."""
+
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(
+            f"this needs {module}, which comes with the [{extra}] extra: "
+            f"pip install 'labeler[{extra}]'"
+        )

@@ -1,0 +1,117 @@
+"""Image decoding: the one function that turns a file into model input.
+
+Training, export calibration and the worker all call `decode_image`, so pixels are prepared the
+same way everywhere. Every failure becomes a `DecodeError` with a short reason code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from labeler.errors import DecodeError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+)
+# Formats Pillow may open; anything else (EPS, PSD, PDF, ...) is refused before parsing.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+BACKGROUND = (255, 255, 255)
+
+Image.LOAD_TRUNCATED_IMAGES = False
+
+
+def is_image_path(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def decode_image(source: str | Path | bytes, size: tuple[int, int]) -> np.ndarray:
+    """Decode `source` (a path or the file's bytes) to a uint8 (height, width, 3) RGB array.
+
+    EXIF orientation is applied, any mode becomes RGB (alpha over a white background, 16-bit
+    scaled to 8-bit), only the first frame of animations is used, and JPEGs are decoded at a
+    reduced scale (`draft`) when the target is much smaller than the picture.
+    """
+    height, width = size
+    data = _read_bytes(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise DecodeError("too-large", f"{im.width}x{im.height} pixels")
+                if im.format == "JPEG":
+                    im.draft("RGB", (width, height))
+                im.seek(0)
+                im.load()
+                rgb = _to_rgb(ImageOps.exif_transpose(im))
+    except DecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise DecodeError("not-an-image", "unknown or unsupported format") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError("too-large", str(exc).split(".")[0]) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        raise DecodeError(_reason_for(exc), _short(exc)) from None
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _read_bytes(source: str | Path | bytes) -> bytes:
+    if isinstance(source, bytes):
+        data = source
+    else:
+        try:
+            if os.path.getsize(source) > MAX_FILE_BYTES:
+                raise DecodeError("too-large", f"file over {MAX_FILE_BYTES // 2**20} MiB")
+            with open(source, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise DecodeError("missing", "file not found") from None
+        except IsADirectoryError:
+            raise DecodeError("unreadable", "is a directory") from None
+        except OSError as exc:
+            raise DecodeError("unreadable", exc.strerror or type(exc).__name__) from None
+    if not data:
+        raise DecodeError("empty", "zero-byte file")
+    if len(data) > MAX_FILE_BYTES:
+        raise DecodeError("too-large", f"file over {MAX_FILE_BYTES // 2**20} MiB")
+    return data
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit greyscale: scale to 8 bits rather than letting convert() clip at 255.
+        arr = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _reason_for(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "truncated" in text or isinstance(exc, EOFError):
+        return "truncated"
+    return "corrupt"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]

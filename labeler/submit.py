@@ -1,0 +1,82 @@
+"""Submitting a folder: scan, record the job, enqueue its chunks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeler.bundle import ModelBundle
+from labeler.errors import LabelerError
+from labeler.jobstore import JobStore
+from labeler.scan import ScannedFile, chunk_files, scan_images
+from labeler.settings import Settings
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    total: int
+    chunks: int
+    queue: str
+    root: str
+    enqueue_seconds: float
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def submit_folder(
+    store: JobStore,
+    redis_url: str,
+    settings: Settings,
+    root: Path,
+    bundle: ModelBundle,
+    precision: str,
+    top_k: int = 3,
+    inline: bool = False,
+) -> Submission:
+    root = root.resolve()
+    files = scan_images(root)
+    if not files:
+        raise LabelerError(f"no images under {root} (looked for jpg, png, bmp, gif, webp, tiff)")
+    return submit_files(store, redis_url, settings, root, files, bundle, precision, top_k, inline)
+
+
+def submit_files(
+    store: JobStore,
+    redis_url: str,
+    settings: Settings,
+    root: Path,
+    files: list[ScannedFile],
+    bundle: ModelBundle,
+    precision: str,
+    top_k: int,
+    inline: bool,
+) -> Submission:
+    from labeler.worker.app import TASK_NAME, configure, queue_name
+    from labeler.worker.labelling import inline_item
+
+    started = time.perf_counter()
+    job_id = new_job_id()
+    queue = queue_name(bundle.name, precision)
+    chunks = list(chunk_files(files, settings.chunk_images, settings.chunk_bytes))
+    store.create_job(
+        job_id, len(files), root=str(root), model=bundle.name, precision=precision,
+        top_k=top_k, queue=queue, chunks=len(chunks), transport="inline" if inline else "path",
+    )
+    app = configure(redis_url)
+    with app.producer_or_acquire() as producer:
+        for index, chunk in enumerate(chunks):
+            if inline:
+                items = [inline_item(f.path, (root / f.path).read_bytes()) for f in chunk]
+            else:
+                items = [f.path for f in chunk]
+            app.send_task(TASK_NAME, args=[job_id, index, items], queue=queue,
+                          producer=producer, retry=True,
+                          retry_policy={"max_retries": 10, "interval_start": 0.2,
+                                        "interval_step": 0.5, "interval_max": 3})
+    return Submission(job_id, len(files), len(chunks), queue, str(root),
+                      time.perf_counter() - started)

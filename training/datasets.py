@@ -1,0 +1,134 @@
+"""Training data: image folders, the original CIFAR-10 python batches, or keras.datasets.
+
+Every source becomes `LabelledImages` (uint8 NHWC pixels, integer labels, class names). Image
+folders are decoded with `labeler.imaging.decode_image`, the function the worker uses, and the
+decoded arrays are cached next to nothing the user owns (under LABELER_HOME), keyed by content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labeler.errors import DecodeError, LabelerError
+from labeler.imaging import decode_image, is_image_path
+from labeler.settings import labeler_home
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    pixels: np.ndarray  # uint8 (N, H, W, 3)
+    labels: np.ndarray  # int32 (N,)
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> LabelledImages:
+        return LabelledImages(self.pixels[index], self.labels[index], self.classes)
+
+
+def load_dataset(source: str, split: str, size: tuple[int, int] = (32, 32)) -> LabelledImages:
+    """Load `split` ("train" or "test") from an image folder, CIFAR batches, or "keras"."""
+    if source == "keras":
+        return _load_keras_cifar10(split)
+    path = Path(source)
+    if not path.is_dir():
+        raise LabelerError(f"dataset folder not found: {source}")
+    if (path / "data_batch_1").exists() or (path / "cifar-10-batches-py").is_dir():
+        return _load_cifar_batches(path, split)
+    folder = path / split if (path / split).is_dir() else path
+    return load_image_folder(folder, size)
+
+
+def load_image_folder(folder: Path, size: tuple[int, int]) -> LabelledImages:
+    """`folder/<class>/<image>`: class names are the sorted sub-folder names."""
+    classes = tuple(sorted(d.name for d in folder.iterdir() if d.is_dir()))
+    if not classes:
+        raise LabelerError(f"no class folders under {folder} (expected {folder}/<class>/<image>)")
+    files: list[tuple[str, int]] = []
+    for index, name in enumerate(classes):
+        for root, _dirs, names in os.walk(folder / name):
+            files += [(os.path.join(root, n), index) for n in sorted(names) if is_image_path(n)]
+    if not files:
+        raise LabelerError(f"no images under {folder}")
+    cache = _cache_path(folder, files, size)
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as saved:
+            return LabelledImages(saved["pixels"], saved["labels"], classes)
+    pixels, labels = _decode_all(files, size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, pixels=pixels, labels=labels)
+    return LabelledImages(pixels, labels, classes)
+
+
+def _decode_all(files: list[tuple[str, int]], size: tuple[int, int]):
+    def decode(item: tuple[str, int]):
+        try:
+            return decode_image(item[0], size), item[1]
+        except DecodeError as exc:
+            print(f"skipping {item[0]}: {exc}")
+            return None
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        decoded = [d for d in pool.map(decode, files, chunksize=256) if d is not None]
+    pixels = np.stack([d[0] for d in decoded])
+    labels = np.array([d[1] for d in decoded], dtype=np.int32)
+    return pixels, labels
+
+
+def _cache_path(folder: Path, files: list[tuple[str, int]], size: tuple[int, int]) -> Path:
+    digest = hashlib.sha256(repr(size).encode())
+    for path, label in files:
+        stat = os.stat(path)
+        digest.update(f"{path}\0{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return labeler_home() / "cache" / "datasets" / f"{folder.name}-{digest.hexdigest()[:16]}.npz"
+
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+
+
+def _load_cifar_batches(path: Path, split: str) -> LabelledImages:
+    if (path / "cifar-10-batches-py").is_dir():
+        path = path / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    pixels, labels = [], []
+    for name in names:
+        with open(path / name, "rb") as fh:
+            # The official batches are pickles; only load them from a folder the user named.
+            batch = pickle.load(fh, encoding="bytes")
+        pixels.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch[b"labels"], np.int32))
+    nhwc = np.concatenate(pixels).transpose(0, 2, 3, 1).copy()
+    return LabelledImages(nhwc, np.concatenate(labels), CIFAR10_CLASSES)
+
+
+def _load_keras_cifar10(split: str) -> LabelledImages:
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    return LabelledImages(x.astype(np.uint8), y.reshape(-1).astype(np.int32), CIFAR10_CLASSES)
+
+
+def split_validation(
+    data: LabelledImages, fraction: float, seed: int
+) -> tuple[LabelledImages, LabelledImages]:
+    """A seeded, stratified hold-out: the same seed always holds out the same images."""
+    rng = np.random.default_rng(seed)
+    val_index = []
+    for label in range(len(data.classes)):
+        members = np.flatnonzero(data.labels == label)
+        take = int(round(len(members) * fraction))
+        val_index.append(rng.choice(members, size=take, replace=False))
+    val = np.sort(np.concatenate(val_index))
+    train = np.setdiff1d(np.arange(len(data)), val)
+    return data.subset(rng.permutation(train)), data.subset(val)

@@ -1,0 +1,59 @@
+"""Evaluate a model bundle on a labelled image folder through ONNX Runtime (no TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from labeler.training.datasets import load_image_folder
+from labeler.training.metrics import confusion_matrix, expected_calibration_error, per_class_report
+from labeler.worker.engine import InferenceEngine
+
+from labeler.bundle import ModelBundle
+from labeler.errors import LabelerError
+
+
+def evaluate_bundle(
+    bundle: ModelBundle, folder: Path, precision: str = "fp32", batch_size: int = 256
+) -> dict:
+    data = load_image_folder(Path(folder), bundle.input_size)
+    if tuple(data.classes) != bundle.classes[: len(data.classes)] and not set(
+        data.classes
+    ) <= set(bundle.classes):
+        raise LabelerError(f"folder classes {data.classes} are not the bundle's {bundle.classes}")
+    # Map folder class indices to the bundle's order, so folders may hold a subset.
+    to_bundle = np.array([bundle.classes.index(c) for c in data.classes])
+    labels = to_bundle[data.labels]
+    engine = InferenceEngine(bundle, precision=precision, provider="cpu")
+    probs = np.concatenate([engine.run(data.pixels[i : i + batch_size])
+                            for i in range(0, len(labels), batch_size)])
+    predicted = probs.argmax(1)
+    ece, bins = expected_calibration_error(probs.max(1), predicted == labels)
+    matrix = confusion_matrix(labels, predicted, len(bundle.classes))
+    return {
+        "images": int(len(labels)),
+        "top1": float((predicted == labels).mean()),
+        "ece": ece,
+        "reliability": bins,
+        "confusion": matrix.tolist(),
+        "per_class": per_class_report(matrix, bundle.classes),
+        "model": engine.model_id,
+    }
+
+
+def write_report(result: dict, classes: tuple[str, ...], folder: Path) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(result, indent=2) + "\n")
+    matrix = np.array(result["confusion"])
+    lines = ["true \\ predicted  " + " ".join(f"{c[:6]:>6s}" for c in classes)]
+    lines += [f"{c:17s} " + " ".join(f"{v:6d}" for v in row)
+              for c, row in zip(classes, matrix, strict=True)]
+    (folder / "confusion.txt").write_text("\n".join(lines) + "\n")
+    try:
+        from labeler.training.plots import plot_confusion, plot_reliability
+    except ImportError:  # matplotlib comes with the [train] extra
+        return
+    plot_confusion(matrix, classes, folder / "confusion.png")
+    plot_reliability(result["reliability"], result["ece"], folder / "reliability.png")

@@ -1,0 +1,89 @@
+"""Model definitions. Each takes uint8-range pixels (NHWC) and returns logits.
+
+Normalisation is the first layer, so the exported graph carries its own preprocessing and the
+worker only decodes and resizes. Softmax (and the calibration temperature) are applied at export
+time, once, so training and serving cannot disagree about the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+# Per-channel CIFAR-10 statistics on 0..255 pixels; close enough for any natural-image dataset.
+MEAN = (125.3, 123.0, 113.9)
+STD = (63.0, 62.1, 66.7)
+
+
+def _normalise(x):
+    return layers.Normalization(mean=MEAN, variance=[s * s for s in STD], name="normalise")(x)
+
+
+def make_baseline(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The seeds' CNN: three 3x3 convolutions 32-64-64 with max-pooling, dense 64."""
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="baseline")
+
+
+def _conv_bn(x, filters: int, weight_decay: float, name: str):
+    x = layers.Conv2D(
+        filters, 3, padding="same", use_bias=False, name=f"{name}_conv",
+        kernel_regularizer=keras.regularizers.l2(weight_decay),
+    )(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def _residual(x, filters: int, weight_decay: float, name: str):
+    y = _conv_bn(x, filters, weight_decay, f"{name}a")
+    y = _conv_bn(y, filters, weight_decay, f"{name}b")
+    return layers.Add(name=f"{name}_add")([x, y])
+
+
+def make_resnet(
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    widths: tuple[int, int, int, int] = (32, 64, 128, 176),
+    weight_decay: float = 2.5e-4,
+) -> keras.Model:
+    """A narrow ResNet-9 (Page, 2018): few layers, early pooling, two residual blocks.
+
+    At the default widths: ~0.93 M parameters and ~80 M multiply-adds per 32x32 image, and it
+    converges in tens of epochs rather than hundreds, which is what a 2-core machine can afford.
+    """
+    w0, w1, w2, w3 = widths
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = _normalise(inputs)
+    x = _conv_bn(x, w0, weight_decay, "prep")
+    x = _conv_bn(x, w1, weight_decay, "layer1")
+    x = layers.MaxPooling2D(name="layer1_pool")(x)
+    x = _residual(x, w1, weight_decay, "res1")
+    x = _conv_bn(x, w2, weight_decay, "layer2")
+    x = layers.MaxPooling2D(name="layer2_pool")(x)
+    x = _conv_bn(x, w3, weight_decay, "layer3")
+    x = layers.MaxPooling2D(name="layer3_pool")(x)
+    x = _residual(x, w3, weight_decay, "res3")
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    logits = layers.Dense(
+        num_classes, name="logits", kernel_regularizer=keras.regularizers.l2(weight_decay)
+    )(x)
+    # Page's ResNet-9 scales the logits down; it keeps early training stable at high LR.
+    logits = layers.Rescaling(0.125, name="logit_scale")(logits)
+    return keras.Model(inputs, logits, name="resnet9")
+
+
+PRESETS: dict[str, Callable[..., keras.Model]] = {
+    "baseline": make_baseline,
+    "resnet": make_resnet,
+}

@@ -1,0 +1,171 @@
+"""The training loop: presets, one-cycle schedule, per-epoch checkpoints and explicit resume.
+
+A run lives in one folder:
+    last.keras      the latest checkpoint (model + optimizer state), written every epoch
+    state.json      the config, epochs done and the history so far
+    model.keras     the final model
+    calibration.json  the softmax temperature fitted on the validation split, ECE before/after
+    history.json, curves.png
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from labeler.training.augment import AugmentedBatches
+from labeler.training.datasets import LabelledImages, load_dataset, split_validation
+from labeler.training.metrics import expected_calibration_error, fit_temperature, softmax
+from labeler.training.models import PRESETS
+
+from labeler.errors import LabelerError
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    preset: str = "resnet"
+    epochs: int = 24
+    batch_size: int = 256
+    peak_lr: float = 0.2
+    warmup_fraction: float = 0.2
+    label_smoothing: float = 0.1
+    val_fraction: float = 0.1
+    seed: int = 0
+    cutout: int = 8
+    weights: str | None = None
+    limit: int | None = None  # use only this many training images (smoke tests)
+
+
+def one_cycle_lr(step: int, total_steps: int, peak: float, warmup_fraction: float) -> float:
+    """Linear warm-up to `peak`, then cosine decay to zero, as a pure function of the step."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+    if step < warmup:
+        return peak * (0.1 + 0.9 * step / warmup)
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class OneCycle(keras.callbacks.Callback):
+    def __init__(self, steps_per_epoch: int, config: TrainConfig) -> None:
+        super().__init__()
+        self.steps_per_epoch, self.config = steps_per_epoch, config
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = self.epoch * self.steps_per_epoch + batch
+        total = self.config.epochs * self.steps_per_epoch
+        lr = one_cycle_lr(step, total, self.config.peak_lr, self.config.warmup_fraction)
+        self.model.optimizer.learning_rate.assign(lr)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Writes last.keras and state.json atomically after every epoch."""
+
+    def __init__(self, run_dir: Path, config: TrainConfig, history: dict) -> None:
+        super().__init__()
+        self.run_dir, self.config, self.history = run_dir, config, history
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        tmp = self.run_dir / "last.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.run_dir / "last.keras")
+        _write_json(self.run_dir / "state.json", {
+            "config": asdict(self.config), "epochs_done": epoch + 1, "history": self.history,
+        })
+
+
+def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
+    """Train (or resume) a run in `run_dir`; return the run summary."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / "state.json"
+    if state_path.exists() and not resume:
+        raise LabelerError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    data = load_dataset(config.data, "train")
+    train_set, val_set = split_validation(data, config.val_fraction, config.seed)
+    if config.limit:
+        train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
+    keras.utils.set_random_seed(config.seed)
+    model, done, history = _model_and_state(config, run_dir, data, resume)
+    batches = AugmentedBatches(
+        train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
+        config.seed, epoch=done, cutout=config.cutout,
+    )
+    started = time.time()
+    if done < config.epochs:
+        print(f"training {config.preset} on {len(train_set)} images "
+              f"({len(val_set)} held out), epochs {done + 1}..{config.epochs}", flush=True)
+        model.fit(
+            batches, epochs=config.epochs, initial_epoch=done,
+            validation_data=(val_set.pixels.astype(np.float32),
+                             np.eye(len(data.classes), dtype=np.float32)[val_set.labels]),
+            callbacks=[OneCycle(len(batches), config), Checkpoint(run_dir, config, history)],
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    return _finish(model, config, run_dir, val_set, history, time.time() - started)
+
+
+def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages, resume: bool):
+    last = run_dir / "last.keras"
+    if resume and last.exists():
+        state = json.loads((run_dir / "state.json").read_text())
+        print(f"resuming {last} after epoch {state['epochs_done']}", flush=True)
+        return keras.models.load_model(last), state["epochs_done"], state["history"]
+    if config.preset not in PRESETS:
+        raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
+    model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes))
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=config.peak_lr, momentum=0.9, nesterov=True),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    _write_json(run_dir / "classes.json", list(data.classes))
+    return model, 0, {}
+
+
+def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
+            history: dict, seconds: float) -> dict:
+    model.save(run_dir / "model.keras")
+    logits = model.predict(val_set.pixels.astype(np.float32), batch_size=512, verbose=0)
+    temperature = fit_temperature(logits, val_set.labels)
+    calibration = {"temperature": temperature}
+    for name, t in (("before", 1.0), ("after", temperature)):
+        probs = softmax(logits, t)
+        ece, _ = expected_calibration_error(probs.max(1), probs.argmax(1) == val_set.labels)
+        calibration[f"val_ece_{name}"] = ece
+    calibration["val_accuracy"] = float((logits.argmax(1) == val_set.labels).mean())
+    _write_json(run_dir / "calibration.json", calibration)
+    _write_json(run_dir / "history.json", history)
+    summary = {
+        "preset": config.preset, "epochs": config.epochs, "parameters": model.count_params(),
+        "train_seconds_this_session": round(seconds, 1), **calibration,
+    }
+    _write_json(run_dir / "summary.json", summary)
+    try:
+        from labeler.training.plots import plot_history
+
+        plot_history(history, run_dir / "curves.png")
+    except ImportError:
+        pass
+    return summary
+
+
+def _write_json(path: Path, payload) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)

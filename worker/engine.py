@@ -1,0 +1,86 @@
+"""The inference engine: one ONNX Runtime session per process, batched `run`.
+
+Created once per worker process (after the fork), never per task. Providers are chosen once:
+CUDA when asked for or when `auto` finds a GPU, CPU otherwise; `providers` reports what the
+session really uses, since ONNX Runtime silently falls back to CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+from labeler.bundle import ModelBundle
+from labeler.errors import BundleError, LabelerError
+
+PROVIDER_CHOICES = ("auto", "cuda", "cpu")
+
+
+def gpu_present() -> bool:
+    """Cheap test for an NVIDIA driver, so `auto` never makes ORT print CUDA load errors."""
+    return os.path.exists("/dev/nvidiactl") or bool(ctypes.util.find_library("cuda"))
+
+
+def choose_providers(provider: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if provider not in PROVIDER_CHOICES:
+        raise LabelerError(f"unknown provider {provider!r}; choose from {PROVIDER_CHOICES}")
+    if provider == "cuda" and "CUDAExecutionProvider" not in available:
+        raise LabelerError("CUDA provider not available: install onnxruntime-gpu with CUDA 12")
+    wants_cuda = provider == "cuda" or (provider == "auto" and gpu_present())
+    if wants_cuda and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def default_precision(bundle: ModelBundle, providers: list[str]) -> str:
+    """The bundle's best variant for the provider: int8 on CPU, fp16 on CUDA, else fp32."""
+    preferred = ("fp16", "fp32") if providers[0] == "CUDAExecutionProvider" else ("int8", "fp32")
+    for precision in preferred:
+        if precision in bundle.variants:
+            return precision
+    return next(iter(bundle.variants))
+
+
+class InferenceEngine:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        precision: str = "auto",
+        provider: str = "auto",
+        threads: int = 0,
+    ) -> None:
+        import onnxruntime as ort
+
+        providers = choose_providers(provider)
+        self.bundle = bundle
+        self.precision = default_precision(bundle, providers) if precision == "auto" else precision
+        self.model_path: Path = bundle.variant_path(self.precision)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                bundle.verified_bytes(self.precision), options, providers=providers
+            )
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            raise BundleError(f"ONNX Runtime cannot load {self.model_path}: {exc}") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.model_id = bundle.model_id(self.precision)
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> float32 (N, classes) calibrated probabilities."""
+        return self.session.run(None, {self.input_name: pixels})[0]
+
+    def describe(self) -> str:
+        return f"model {self.model_path} ({self.model_id}) on {self.providers[0]}"

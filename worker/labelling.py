@@ -1,0 +1,86 @@
+"""Label a chunk: decode in threads, batch, infer, turn probabilities into results.
+
+Decoding runs in a thread pool (Pillow releases the GIL) while the engine works on the previous
+batch, so decode and inference overlap. A file that fails to decode becomes an error entry;
+it never stops the chunk.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labeler.errors import DecodeError
+from labeler.imaging import decode_image
+
+Loader = Callable[[object], bytes | str]
+
+
+@dataclass
+class ChunkOutcome:
+    results: dict[str, dict] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+def inline_item(path: str, data: bytes) -> list[str]:
+    """The task-message form of an image sent by value (for workers that cannot see files)."""
+    return [path, base64.b64encode(data).decode("ascii")]
+
+
+def label_chunk(
+    items: Iterable[tuple[str, str | bytes]],
+    run: Callable[[np.ndarray], np.ndarray],
+    classes: tuple[str, ...],
+    size: tuple[int, int],
+    model_id: str,
+    top_k: int,
+    batch_size: int,
+    pool: ThreadPoolExecutor,
+) -> ChunkOutcome:
+    """`items` are (name, source) where source is a file path or the file's bytes."""
+    outcome = ChunkOutcome()
+
+    def decode(item: tuple[str, str | bytes]):
+        name, source = item
+        try:
+            return name, decode_image(source, size), None
+        except DecodeError as exc:
+            return name, None, str(exc)
+
+    names: list[str] = []
+    pixels: list[np.ndarray] = []
+    for name, array, error in pool.map(decode, items):
+        if error is not None:
+            outcome.errors[name] = error
+            continue
+        names.append(name)
+        pixels.append(array)
+        if len(pixels) == batch_size:
+            _infer(names, pixels, run, classes, model_id, top_k, outcome)
+            names, pixels = [], []
+    if pixels:
+        _infer(names, pixels, run, classes, model_id, top_k, outcome)
+    return outcome
+
+
+def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
+    probs = run(np.stack(pixels))
+    outcome.batch_sizes.append(len(names))
+    k = max(1, min(top_k, probs.shape[1]))
+    order = np.argsort(-probs, axis=1)[:, :k]
+    ranked = np.take_along_axis(probs, order, axis=1)
+    second = ranked[:, 1] if k > 1 else np.sort(probs, axis=1)[:, -2]
+    for i, name in enumerate(names):
+        outcome.results[name] = {
+            "label": classes[order[i, 0]],
+            "confidence": round(float(ranked[i, 0]), 6),
+            "margin": round(float(ranked[i, 0] - second[i]), 6),
+            "top_k": [[classes[j], round(float(p), 6)]
+                      for j, p in zip(order[i], ranked[i], strict=True)],
+            "model": model_id,
+        }

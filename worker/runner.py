@@ -1,0 +1,93 @@
+"""Starting a worker: options into the environment (inherited by pool processes), a heartbeat
+thread in the parent, and an idle exit for workers that `labeler submit` spawned itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+
+from celery.signals import worker_ready, worker_shutdown
+from labeler.worker.app import configure, queue_name
+from labeler.worker.engine import choose_providers, default_precision
+from labeler.worker.tasks import WorkerOptions
+
+from labeler.bundle import load_bundle
+from labeler.jobstore import JobStore
+from labeler.redis_server import connect
+
+log = logging.getLogger("labeler.worker")
+HEARTBEAT_SECONDS = 5
+
+
+def worker_queues(options: WorkerOptions) -> list[str]:
+    """An `auto` worker serves jobs that asked for `auto` and for the precision it resolved."""
+    bundle = load_bundle(options.model)
+    queues = [queue_name(bundle.name, options.precision)]
+    if options.precision == "auto":
+        resolved = default_precision(bundle, choose_providers(options.provider))
+        queues.append(queue_name(bundle.name, resolved))
+    return queues
+
+
+def run_worker(options: WorkerOptions, concurrency: int, idle_exit: int = 0) -> None:
+    load_bundle(options.model).verified_bytes(_resolved_precision(options))  # fail fast
+    options.to_env()
+    queues = worker_queues(options)
+    name = f"labeler-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    app = configure(options.redis_url)
+    info = {"name": name, "queue": queues[0], "queues": queues, "model": options.model,
+            "precision": options.precision, "pid": os.getpid(), "host": socket.gethostname(),
+            "concurrency": concurrency, "started": time.time()}
+    _install_heartbeat(options, name, info, idle_exit)
+    app.worker_main([
+        "worker", "--hostname", name, "--queues", ",".join(queues),
+        "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ])
+
+
+def _resolved_precision(options: WorkerOptions) -> str:
+    if options.precision != "auto":
+        return options.precision
+    return default_precision(load_bundle(options.model), choose_providers(options.provider))
+
+
+def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit: int) -> None:
+    stop = threading.Event()
+
+    def beat() -> None:
+        store = JobStore(connect(options.redis_url))
+        while not stop.is_set():
+            try:
+                store.heartbeat(name, info, ttl=3 * HEARTBEAT_SECONDS)
+                if idle_exit and _idle_for(store, name, info) > idle_exit:
+                    log.info("idle for %d s with an empty queue: shutting down", idle_exit)
+                    os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+                    return
+            except Exception as exc:  # keep beating through a Redis restart
+                log.warning("heartbeat failed: %s", exc)
+            stop.wait(HEARTBEAT_SECONDS)
+
+    @worker_ready.connect(weak=False)
+    def _start(**_kwargs) -> None:
+        threading.Thread(target=beat, name="labeler-heartbeat", daemon=True).start()
+
+    @worker_shutdown.connect(weak=False)
+    def _stop(**_kwargs) -> None:
+        stop.set()
+        try:
+            JobStore(connect(options.redis_url)).forget_worker(name)
+        except Exception:  # Redis may be the thing that went away
+            pass
+
+
+def _idle_for(store: JobStore, name: str, info: dict) -> float:
+    if any(store.queue_depth(q) for q in info["queues"]):
+        return 0.0
+    last = store.worker_activity(name) or info["started"]
+    return time.time() - last

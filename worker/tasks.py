@@ -1,0 +1,132 @@
+"""The labelling task and the per-process runtime it uses.
+
+A task is a thin view: look up the job, turn the chunk's items into sources, call
+`label_chunk`, write the outcome in one pipelined round trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from celery.signals import task_postrun, task_prerun, worker_process_init
+from labeler.worker.app import TASK_NAME, app
+from labeler.worker.engine import InferenceEngine
+from labeler.worker.labelling import label_chunk
+
+from labeler.bundle import ModelBundle, load_bundle
+from labeler.jobstore import JobStore
+from labeler.redis_server import connect
+from labeler.scan import resolve_inside
+
+log = logging.getLogger("labeler.worker")
+# A chunk delivered this many times has crashed workers each time (a poison image): give up
+# on it with a reason instead of crash-looping.
+MAX_DELIVERIES = 3
+
+
+@dataclass
+class WorkerOptions:
+    model: str
+    precision: str = "auto"
+    provider: str = "auto"
+    batch_size: int = 64
+    threads: int = 0
+    decode_threads: int = 2
+    redis_url: str = ""
+
+    ENV = "LABELER_WORKER_OPTIONS"
+
+    def to_env(self) -> None:
+        import json
+        from dataclasses import asdict
+
+        os.environ[self.ENV] = json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> WorkerOptions:
+        import json
+
+        return cls(**json.loads(os.environ[cls.ENV]))
+
+
+class Runtime:
+    """What one worker process holds for its lifetime: model session, Redis, decode threads."""
+
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        self.bundle: ModelBundle = load_bundle(options.model)
+        self.engine = InferenceEngine(
+            self.bundle, options.precision, options.provider, options.threads)
+        self.store = JobStore(connect(options.redis_url))
+        self.pool = ThreadPoolExecutor(max_workers=options.decode_threads)
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(WorkerOptions.from_env())
+        log.info("process %d ready: %s", os.getpid(), _runtime.engine.describe())
+    return _runtime
+
+
+@worker_process_init.connect
+def _load_model_after_fork(**_kwargs) -> None:
+    if WorkerOptions.ENV in os.environ:
+        runtime()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _mark_activity(task=None, **_kwargs) -> None:
+    if _runtime is not None and task is not None and task.request.hostname:
+        _runtime.store.touch_worker(task.request.hostname)
+
+
+@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def label_chunk_task(self, job_id: str, chunk: int, items: list) -> dict:
+    rt = runtime()
+    record = rt.store.job_record(job_id)
+    if not record:
+        return {"skipped": "job expired or deleted"}
+    rt.store.mark_started(job_id)
+    names = [item[0] if isinstance(item, list) else item for item in items]
+    if rt.store.count_attempt(job_id, chunk) > MAX_DELIVERIES:
+        reason = f"gave-up: chunk crashed a worker {MAX_DELIVERIES} times"
+        rt.store.record_chunk(job_id, {}, dict.fromkeys(names, reason))
+        return {"gave_up": len(names)}
+    sources, refused = _sources(record, items)
+    outcome = label_chunk(
+        sources, rt.engine.run, rt.bundle.classes, rt.bundle.input_size, rt.engine.model_id,
+        int(record.get("top_k", 3)), rt.options.batch_size, rt.pool,
+    )
+    outcome.errors.update(refused)
+    rt.store.record_chunk(job_id, outcome.results, outcome.errors)
+    return {"labelled": len(outcome.results), "failed": len(outcome.errors),
+            "batches": outcome.batch_sizes}
+
+
+def _sources(record: dict, items: list) -> tuple[list[tuple[str, str | bytes]], dict[str, str]]:
+    """Path items resolve under the job's root; inline items carry base64 bytes."""
+    sources, refused = [], {}
+    root = Path(record.get("root", "/nonexistent"))
+    for item in items:
+        if isinstance(item, list) and len(item) == 2:
+            try:
+                sources.append((item[0], base64.b64decode(item[1], validate=True)))
+            except (binascii.Error, TypeError):
+                refused[str(item[0])] = "corrupt: inline data is not valid base64"
+            continue
+        try:
+            sources.append((item, str(resolve_inside(root, item))))
+        except (ValueError, TypeError):
+            refused[str(item)] = "refused: path escapes the submitted folder"
+    return sources, refused
