@@ -3,6 +3,7 @@ thread in the parent, and an idle exit for workers that `labeler submit` spawned
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -80,10 +81,9 @@ def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit:
     @worker_shutdown.connect(weak=False)
     def _stop(**_kwargs) -> None:
         stop.set()
-        try:
+        # Redis may be the thing that went away; the heartbeat key then expires by itself.
+        with contextlib.suppress(Exception):
             JobStore(connect(options.redis_url)).forget_worker(name)
-        except Exception:  # Redis may be the thing that went away
-            pass
 
 
 def _idle_for(store: JobStore, name: str, info: dict) -> float:
