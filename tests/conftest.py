@@ -1,0 +1,116 @@
+"""Shared fixtures: a real Redis started by the tests, a real worker process, sample images.
+
+Redis is the embedded one labeler itself starts (unix socket under a temporary LABELER_HOME),
+started once per session; each test that asks for `store` gets an empty database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from labeler.bundle import load_bundle
+from labeler.jobstore import JobStore
+from labeler.redis_server import connect, ensure_redis, stop_redis
+from labeler.settings import DEFAULT_BUNDLE
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def labeler_home():
+    # Short, so the unix socket path stays under the kernel's 108-byte limit.
+    home = Path(tempfile.mkdtemp(prefix="lbt-", dir="/tmp"))
+    yield home
+    stop_redis(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url(labeler_home):
+    return ensure_redis(labeler_home)
+
+
+@pytest.fixture
+def store(redis_url):
+    client = connect(redis_url)
+    client.flushdb()
+    return JobStore(client, ttl=3600)
+
+
+@pytest.fixture(scope="session")
+def bundle():
+    return load_bundle(DEFAULT_BUNDLE)
+
+
+def cli_env(labeler_home: Path, redis_url: str | None = None, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABELER_")}
+    env["LABELER_HOME"] = str(labeler_home)
+    if redis_url:
+        env["LABELER_REDIS_URL"] = redis_url
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "labeler.cli.main", *args], env=env, capture_output=True,
+        text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def start_worker(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "labeler.cli.main", "worker", "--concurrency", "1", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_workers(store: JobStore, count: int = 1, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(store.workers()) >= count:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("worker did not come online")
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> str:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return out or ""
+
+
+@pytest.fixture
+def worker(labeler_home, redis_url, store):
+    """A real `labeler worker` process on the test Redis, stopped after the test."""
+    proc = start_worker(cli_env(labeler_home, redis_url))
+    try:
+        wait_for_workers(store)
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+def write_image(path: Path, seed: int, size=(32, 32), fmt: str | None = None, mode="RGB") -> Path:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, "RGB").convert(mode).save(path, format=fmt)
+    return path

@@ -1,0 +1,53 @@
+import os
+
+import pytest
+
+from labeler.scan import ScannedFile, chunk_files, resolve_inside, scan_images
+
+
+def test_scan_finds_images_recursively_sorted_and_ignores_others(tmp_path):
+    for name in ["b/x.JPG", "a/y.png", "a/deep/z.webp", "notes.txt", "a/raw.cr2", "é/ü ñ.jpeg"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"12345")
+    found = scan_images(tmp_path)
+    assert [f.path for f in found] == ["a/deep/z.webp", "a/y.png", "b/x.JPG", "é/ü ñ.jpeg"]
+    assert all(f.size == 5 for f in found)
+
+
+def test_scan_does_not_follow_symlinks_out_of_the_root(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(b"x")
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(outside, root / "link")
+    os.symlink(outside / "secret.jpg", root / "file.jpg")
+    assert scan_images(root) == []
+
+
+def _files(*sizes):
+    return [ScannedFile(f"{i}.jpg", s) for i, s in enumerate(sizes)]
+
+
+def test_chunks_are_bounded_by_count():
+    chunks = list(chunk_files(_files(*[1] * 10), max_images=4, max_bytes=10**9))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+
+
+def test_chunks_are_bounded_by_bytes_and_an_oversize_file_stands_alone():
+    chunks = list(chunk_files(_files(40, 40, 40, 500, 10), max_images=100, max_bytes=100))
+    assert [[f.size for f in c] for c in chunks] == [[40, 40], [40], [500], [10]]
+
+
+def test_chunking_keeps_every_file_once():
+    files = _files(*range(1, 200))
+    chunks = list(chunk_files(files, max_images=7, max_bytes=300))
+    assert [f for c in chunks for f in c] == files
+
+
+def test_resolve_inside_refuses_escapes(tmp_path):
+    (tmp_path / "a").mkdir()
+    assert resolve_inside(tmp_path, "a/b.jpg") == tmp_path.resolve() / "a" / "b.jpg"
+    for bad in ["../x.jpg", "/etc/passwd", "a/../../x.jpg"]:
+        with pytest.raises(ValueError):
+            resolve_inside(tmp_path, bad)
