@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import click
-from labeler.cli.context import Context
-from labeler.cli.progress import ProgressPrinter, format_seconds
 
 from labeler.bundle import PRECISIONS, load_bundle
+from labeler.cli.context import Context
+from labeler.cli.progress import ProgressPrinter, format_seconds
 from labeler.errors import LabelerError
 from labeler.jobstore import JobProgress, JobState
 from labeler.results_io import format_for, write_results

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import click
-from labeler.cli.context import Context
-from labeler.worker.engine import PROVIDER_CHOICES
 
 from labeler.bundle import PRECISIONS
+from labeler.cli.context import Context
 from labeler.local_workers import default_concurrency
+from labeler.worker.engine import PROVIDER_CHOICES
 
 
 @click.command()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+
+from labeler.bundle import describe_variant, load_bundle, write_metadata
+from labeler.errors import LabelerError
 from labeler.export.onnx_export import (
     INPUT_NAME,
     OPSET,
@@ -15,9 +19,6 @@ from labeler.export.onnx_export import (
     keras_probabilities,
     load_keras_model,
 )
-
-from labeler.bundle import describe_variant, load_bundle, write_metadata
-from labeler.errors import LabelerError
 
 FP32_TOLERANCE = 1e-4
 
@@ -68,6 +69,7 @@ def export_bundle(
         "source": {"keras": keras_path.name},
         "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    _copy_training_artefacts(keras_path, out_dir)
     write_metadata(out_dir, meta)
     if eval_dir is not None:
         from labeler.training.evaluate import evaluate_bundle
@@ -77,6 +79,19 @@ def export_bundle(
                                     "ece": report["ece"], "images": report["images"]}}
         write_metadata(out_dir, meta)
     return meta
+
+
+TRAINING_ARTEFACTS = ("history.json", "curves.png", "calibration.json", "summary.json")
+
+
+def _copy_training_artefacts(keras_path: Path, out_dir: Path) -> None:
+    """The bundle keeps the Keras model and its training record beside the ONNX files."""
+    target = out_dir / "training"
+    target.mkdir(exist_ok=True)
+    shutil.copy2(keras_path, target / "model.keras")
+    for name in TRAINING_ARTEFACTS:
+        if (keras_path.parent / name).is_file():
+            shutil.copy2(keras_path.parent / name, target / name)
 
 
 def _read_run(run_dir: Path) -> dict:

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUNDLE = PACKAGE_ROOT / "models" / "default"
+# The shipped model travels inside the package, so `pip install .` and a wheel both carry it.
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
 
 
 def labeler_home() -> Path:

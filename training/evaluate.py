@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from labeler.training.datasets import load_image_folder
-from labeler.training.metrics import confusion_matrix, expected_calibration_error, per_class_report
-from labeler.worker.engine import InferenceEngine
 
 from labeler.bundle import ModelBundle
 from labeler.errors import LabelerError
+from labeler.training.datasets import load_image_folder
+from labeler.training.metrics import confusion_matrix, expected_calibration_error, per_class_report
+from labeler.worker.engine import InferenceEngine
 
 
 def evaluate_bundle(

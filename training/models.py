@@ -18,7 +18,12 @@ STD = (63.0, 62.1, 66.7)
 
 
 def _normalise(x):
-    return layers.Normalization(mean=MEAN, variance=[s * s for s in STD], name="normalise")(x)
+    # Rescaling with per-channel constants rather than Normalization: Normalization keeps its
+    # statistics as captured tensors, which tf2onnx turns into extra graph inputs.
+    return layers.Rescaling(
+        scale=[1.0 / s for s in STD], offset=[-m / s for m, s in zip(MEAN, STD, strict=True)],
+        name="normalise",
+    )(x)
 
 
 def make_baseline(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
+from labeler.errors import LabelerError
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
 from labeler.training.metrics import expected_calibration_error, fit_temperature, softmax
 from labeler.training.models import PRESETS
-
-from labeler.errors import LabelerError
 
 
 @dataclass

@@ -13,13 +13,13 @@ import time
 import uuid
 
 from celery.signals import worker_ready, worker_shutdown
-from labeler.worker.app import configure, queue_name
-from labeler.worker.engine import choose_providers, default_precision
-from labeler.worker.tasks import WorkerOptions
 
 from labeler.bundle import load_bundle
 from labeler.jobstore import JobStore
 from labeler.redis_server import connect
+from labeler.worker.app import configure, queue_name
+from labeler.worker.engine import choose_providers, default_precision
+from labeler.worker.tasks import WorkerOptions
 
 log = logging.getLogger("labeler.worker")
 HEARTBEAT_SECONDS = 5

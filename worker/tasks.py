@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from celery.signals import task_postrun, task_prerun, worker_process_init
-from labeler.worker.app import TASK_NAME, app
-from labeler.worker.engine import InferenceEngine
-from labeler.worker.labelling import label_chunk
 
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.jobstore import JobStore
 from labeler.redis_server import connect
 from labeler.scan import resolve_inside
+from labeler.worker.app import TASK_NAME, app
+from labeler.worker.engine import InferenceEngine
+from labeler.worker.labelling import label_chunk
 
 log = logging.getLogger("labeler.worker")
 # A chunk delivered this many times has crashed workers each time (a poison image): give up

@@ -1,0 +1,33 @@
+"""The embedded default: no LABELER_REDIS_URL, a fresh LABELER_HOME; `labeler submit` starts
+Redis and a local worker by itself, and the worker leaves when idle."""
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from labeler.jobstore import JobStore
+from labeler.redis_server import connect, stop_redis
+from tests.conftest import REPO, cli_env, run_cli
+
+
+def test_submit_starts_redis_and_a_worker_and_labels_the_examples():
+    home = Path(tempfile.mkdtemp(prefix="lbe-", dir="/tmp"))
+    try:
+        env = cli_env(home, LABELER_WORKER_IDLE_EXIT="3")
+        proc = run_cli(["submit", str(REPO / "examples" / "images"), "--wait", "--json",
+                        "--timeout", "120"], env, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (summary["total"], summary["labelled"], summary["failed"]) == (40, 40, 0)
+        store = JobStore(connect(f"unix://{home / 'redis' / 'redis.sock'}"))
+        assert store.redis.config_get("appendonly") == {"appendonly": "yes"}
+        assert store.redis.config_get("port") == {"port": "0"}  # no TCP listener
+        deadline = time.monotonic() + 60
+        while store.workers() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert store.workers() == [], "the spawned worker should exit when idle"
+    finally:
+        stop_redis(home)
+        shutil.rmtree(home, ignore_errors=True)

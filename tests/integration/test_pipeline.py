@@ -1,0 +1,116 @@
+"""The whole path: `labeler submit` -> Redis -> real worker process -> results, against a real
+Redis started by the tests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from labeler.imaging import decode_image
+from labeler.worker.engine import InferenceEngine
+from tests.conftest import cli_env, run_cli, write_image
+
+CORRUPT = {
+    "bad/empty.jpg": b"",
+    "bad/text.png": b"this is not a picture",
+    "bad/truncated.jpg": None,  # filled in below from a real JPEG
+}
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    root = tmp_path / "images"
+    for i in range(150):
+        write_image(root / f"class{i % 3}" / f"img{i:03d}.jpg", seed=i)
+    for i in range(10):
+        write_image(root / "png" / f"p{i}.PNG", seed=1000 + i, size=(50, 40), fmt="PNG")
+    (root / "notes.txt").write_text("ignored")
+    whole = write_image(root / "tmp.jpg", seed=7, size=(256, 256)).read_bytes()
+    (root / "tmp.jpg").unlink()
+    for name, data in CORRUPT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data if data is not None else whole[: len(whole) // 2])
+    return root
+
+
+def test_submit_wait_labels_every_image_like_a_direct_onnx_run(
+    image_folder, labeler_home, redis_url, store, worker, bundle, tmp_path
+):
+    env = cli_env(labeler_home, redis_url)
+    out = tmp_path / "out.csv"
+    proc = run_cli(["submit", str(image_folder), "--wait", "--json", "-o", str(out)], env)
+    assert proc.returncode == 3, proc.stderr  # finished, with some failed items
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (summary["total"], summary["labelled"], summary["failed"]) == (163, 160, 3)
+    assert summary["state"] == "done"
+
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0])[:4] == ["path", "label", "confidence", "error"]
+    assert len(rows) == 163 and len({r["path"] for r in rows}) == 163
+    failed = {r["path"]: r["error"] for r in rows if r["error"]}
+    assert set(failed) == set(CORRUPT)
+    assert failed["bad/empty.jpg"].startswith("empty")
+    assert all(r["label"] == "" for r in rows if r["error"])
+
+    engine = InferenceEngine(bundle, "fp32", "cpu")
+    good = [r for r in rows if not r["error"]]
+    pixels = np.stack([decode_image(image_folder / r["path"], bundle.input_size) for r in good])
+    probs = engine.run(pixels)
+    assert [r["label"] for r in good] == [bundle.classes[i] for i in probs.argmax(1)]
+    np.testing.assert_allclose([float(r["confidence"]) for r in good], probs.max(1), atol=1e-5)
+
+
+def test_status_and_results_from_another_shell(
+    image_folder, labeler_home, redis_url, store, worker
+):
+    env = cli_env(labeler_home, redis_url)
+    proc = run_cli(["submit", str(image_folder), "--wait", "--json", "--top-k", "2"], env)
+    job_id = json.loads(proc.stdout.strip().splitlines()[-1])["job"]
+
+    status = json.loads(run_cli(["status", job_id, "--json"], env).stdout)
+    assert (status["total"], status["labelled"], status["failed"], status["state"]) == (
+        163, 160, 3, "done")
+
+    overview = json.loads(run_cli(["status", "--json"], env).stdout)
+    assert job_id in [j["job"] for j in overview["jobs"]]
+    assert len(overview["workers"]) == 1
+
+    jsonl = tmp = image_folder.parent / "r.jsonl"
+    assert run_cli(["results", job_id, "-o", str(tmp)], env).returncode == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    labelled = [x for x in lines if not x["error"]]
+    assert len(lines) == 163 and all(len(x["top_k"]) == 2 for x in labelled)
+    assert all(x["margin"] >= 0 and x["model"].startswith("cifar10") for x in labelled)
+
+    stdout_csv = run_cli(["results", job_id], env).stdout
+    assert len(list(csv.DictReader(io.StringIO(stdout_csv)))) == 163
+
+
+def test_inline_transport_labels_images_the_worker_cannot_see(
+    image_folder, labeler_home, redis_url, store, worker, tmp_path
+):
+    env = cli_env(labeler_home, redis_url)
+    proc = run_cli(["submit", str(image_folder), "--inline", "--wait", "--json"], env)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (summary["labelled"], summary["failed"]) == (160, 3)
+    assert store.job_record(summary["job"])["transport"] == "inline"
+
+
+def test_a_task_cannot_read_outside_the_submitted_folder(store, redis_url, worker, tmp_path):
+    from labeler.worker.app import TASK_NAME, configure
+
+    store.create_job("evil", 2, root=str(tmp_path), queue="labeler.cifar10-resnet.auto",
+                     top_k=1)
+    app = configure(redis_url)
+    queue = store.workers()[0]["queue"]
+    app.send_task(TASK_NAME, args=["evil", 0, ["../../etc/passwd", "/etc/hostname"]],
+                  queue=queue)
+    from labeler.waiting import wait_for_job
+
+    job = wait_for_job(store, "evil", timeout=30)
+    assert job.failed == 2
+    assert all(err.startswith("refused") for _, _, err in store.iter_items("evil"))
