@@ -39,25 +39,50 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, seed, limit, resume
     click.echo(json.dumps(summary, indent=2))
 
 
+def _precision_list(_ctx, _param, value: str) -> tuple[str, ...]:
+    from labeler.bundle import PRECISIONS
+
+    chosen = tuple(p.strip() for p in value.split(",") if p.strip())
+    bad = [p for p in chosen if p not in PRECISIONS]
+    if bad or not chosen:
+        raise click.BadParameter(f"use a comma-separated subset of {','.join(PRECISIONS)}")
+    return chosen
+
+
 @click.command()
 @click.argument("keras_model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
               help="Bundle folder to write.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              callback=_precision_list, help="Variants to export, e.g. fp32,fp16,int8.")
 @click.option("--name", help="Bundle name (default: the folder name).")
+@click.option("--data", help="Training data (as for train): held-out images for the checks "
+              "and INT8 calibration images. Default: the training run's data.")
 @click.option("--eval", "eval_dir", type=click.Path(exists=True, file_okay=False,
               path_type=Path), help="Labelled image folder to measure accuracy on.")
-def export(keras_model, out, name, eval_dir) -> None:
-    """Export KERAS_MODEL to an ONNX model bundle and check it against Keras."""
-    from labeler.export.bundle_export import export_bundle
+@click.option("--calibration-method", type=click.Choice(("minmax", "entropy", "percentile")),
+              default="minmax", show_default=True)
+@click.option("--calibration-size", type=click.IntRange(16), default=512, show_default=True)
+@click.option("--reduce-range/--no-reduce-range", default=True, show_default=True,
+              help="7-bit INT8 weights: needed on CPUs without VNNI, harmless elsewhere.")
+@click.option("--min-agreement-fp16", type=click.FloatRange(0, 1), default=0.99,
+              show_default=True)
+@click.option("--min-agreement-int8", type=click.FloatRange(0, 1), default=0.98,
+              show_default=True)
+def export(keras_model, out, precisions, name, data, eval_dir, calibration_method,
+           calibration_size, reduce_range, min_agreement_fp16, min_agreement_int8) -> None:
+    """Export KERAS_MODEL to an ONNX model bundle and check every variant against Keras."""
+    from labeler.export.bundle_export import ExportOptions, export_bundle
+    from labeler.export.variants import QuantizationConfig
 
-    meta = export_bundle(keras_model, out, name=name, eval_dir=eval_dir)
-    for precision, variant in meta["variants"].items():
-        checks = variant["checks"]
-        click.echo(f"{precision}: {variant['file']} {variant['bytes'] / 1e6:.2f} MB, "
-                   f"max |Δp| vs Keras {checks['max_abs_diff']:.1e}, "
-                   f"top-1 agreement {checks['top1_agreement']:.2%}")
-    for precision, metrics in meta.get("metrics", {}).items():
-        click.echo(f"{precision}: top-1 {metrics['top1']:.2%} on {metrics['images']:,} images")
+    options = ExportOptions(
+        precisions=precisions, name=name, data=data, eval_dir=eval_dir,
+        quantization=QuantizationConfig(calibration_method, calibration_size,
+                                        reduce_range=reduce_range),
+        floors={"fp16": min_agreement_fp16, "int8": min_agreement_int8},
+    )
+    export_bundle(keras_model, out, options)
+    click.echo((out / "export-report.md").read_text())
     click.echo(f"bundle written to {out}")
 
 

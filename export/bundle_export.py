@@ -1,16 +1,24 @@
-"""Build a model bundle from a trained `.keras` file and prove it agrees with Keras."""
+"""Build a model bundle from a trained `.keras` file and prove each variant agrees with Keras.
+
+Every asked-for precision is exported, checked (top-1 agreement and largest probability
+difference against Keras on held-out images, accuracy on a labelled folder, size, CPU
+throughput) and recorded in bundle.json and export-report.md. A variant below its agreement
+floor is not shipped: its file is removed and the export fails after checking all of them.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from labeler.bundle import describe_variant, load_bundle, write_metadata
+from labeler.bundle import PRECISIONS, describe_variant, load_bundle, write_metadata
 from labeler.errors import LabelerError
+from labeler.export.checks import agreement, throughput
 from labeler.export.onnx_export import (
     INPUT_NAME,
     OPSET,
@@ -19,41 +27,72 @@ from labeler.export.onnx_export import (
     keras_probabilities,
     load_keras_model,
 )
+from labeler.export.variants import QuantizationConfig, count_quantised_nodes, make_fp16, make_int8
 
 FP32_TOLERANCE = 1e-4
+FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+TRAINING_ARTEFACTS = ("history.json", "curves.png", "calibration.json", "summary.json")
 
 
-def export_bundle(
-    keras_path: Path,
-    out_dir: Path,
-    name: str | None = None,
-    eval_dir: Path | None = None,
-    check_images: np.ndarray | None = None,
-) -> dict:
-    """Export FP32 ONNX into `out_dir`, check it against Keras, and write bundle.json."""
+class ExportCheckError(LabelerError):
+    """One or more variants failed their checks; the message lists every failure."""
+
+
+@dataclass
+class ExportOptions:
+    precisions: tuple[str, ...] = ("fp32",)
+    name: str | None = None
+    data: str | None = None  # training data: held-out images for checks, calibration images
+    eval_dir: Path | None = None
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    floors: dict[str, float] = field(default_factory=lambda: {"fp16": 0.99, "int8": 0.98})
+    holdout: int = 1000
+
+
+def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None = None) -> dict:
+    options = options or ExportOptions()
+    unknown = set(options.precisions) - set(PRECISIONS)
+    if unknown:
+        raise LabelerError(f"unknown precision {', '.join(sorted(unknown))}; "
+                           f"choose from {', '.join(PRECISIONS)}")
     run = _read_run(keras_path.parent)
     model = load_keras_model(keras_path)
     height, width, channels = model.input_shape[1:]
     classes = run.get("classes") or [str(i) for i in range(model.output_shape[-1])]
     temperature = float(run.get("calibration", {}).get("temperature", 1.0))
-    name = name or out_dir.name
+    heldout, calibration = _reference_images(options, run, (height, width, channels))
+    if "int8" in options.precisions and calibration is None:
+        raise LabelerError("int8 needs calibration images: pass --data with the training data")
+    name = options.name or out_dir.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    graph_meta = {
-        "labeler.name": name, "labeler.classes": classes, "labeler.input_layout": "NHWC",
-        "labeler.input_dtype": "uint8", "labeler.temperature": str(temperature),
-        "labeler.preprocessing": "RGB, resized to input; scaling inside the graph",
-    }
-    convert_to_onnx(model, temperature, out_dir / "model.onnx", graph_meta)
+    for stale in FILES.values():
+        (out_dir / stale).unlink(missing_ok=True)
 
-    if check_images is None:
-        check_images = np.random.default_rng(0).integers(
-            0, 256, (64, height, width, channels), dtype=np.uint8)
-    checks = _parity(model, out_dir / "model.onnx", check_images, temperature)
-    if checks["max_abs_diff"] > FP32_TOLERANCE:
-        raise LabelerError(
-            f"FP32 ONNX disagrees with Keras: max |p_onnx - p_keras| = "
-            f"{checks['max_abs_diff']:.2e} > {FP32_TOLERANCE:.0e}"
-        )
+    fp32_path = out_dir / FILES["fp32"]
+    convert_to_onnx(model, temperature, fp32_path, _graph_metadata(name, classes, temperature))
+    reference = keras_probabilities(model, heldout, temperature)
+    paths = {"fp32": fp32_path}
+    if "fp16" in options.precisions:
+        make_fp16(fp32_path, paths.setdefault("fp16", out_dir / FILES["fp16"]))
+    if "int8" in options.precisions:
+        make_int8(fp32_path, paths.setdefault("int8", out_dir / FILES["int8"]), calibration,
+                  options.quantization)
+
+    speeds = throughput(paths, heldout)
+    variants, failures = {}, []
+    for precision, path in paths.items():
+        checks = {**agreement(path, heldout, reference),
+                  "cpu_images_per_second_batch64": round(speeds[precision], 1)}
+        if precision == "int8":
+            checks["quantization"] = options.quantization.as_dict()
+            checks["nodes"] = count_quantised_nodes(path)
+        failure = _failed_floor(precision, checks, options.floors)
+        if failure:
+            failures.append(failure)
+            path.unlink()
+            continue
+        variants[precision] = describe_variant(path, checks)
+
     meta = {
         "name": name,
         "classes": classes,
@@ -64,24 +103,92 @@ def export_bundle(
                           "scaling": "inside the graph"},
         "temperature": temperature,
         "opset": OPSET,
-        "variants": {"fp32": describe_variant(out_dir / "model.onnx", checks)},
+        "variants": variants,
         "training": run.get("summary", {}),
-        "source": {"keras": keras_path.name},
+        "source": {"keras": keras_path.name, "checks_on": _describe_source(options, run)},
         "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _copy_training_artefacts(keras_path, out_dir)
     write_metadata(out_dir, meta)
-    if eval_dir is not None:
-        from labeler.training.evaluate import evaluate_bundle
-
-        report = evaluate_bundle(load_bundle(out_dir), eval_dir, precision="fp32")
-        meta["metrics"] = {"fp32": {"dataset": str(eval_dir), "top1": report["top1"],
-                                    "ece": report["ece"], "images": report["images"]}}
+    if options.eval_dir is not None and variants:
+        meta["metrics"] = _evaluate(out_dir, options.eval_dir, variants)
         write_metadata(out_dir, meta)
+    (out_dir / "export-report.md").write_text(render_report(meta))
+    if failures:
+        raise ExportCheckError("; ".join(failures))
     return meta
 
 
-TRAINING_ARTEFACTS = ("history.json", "curves.png", "calibration.json", "summary.json")
+def _failed_floor(precision: str, checks: dict, floors: dict[str, float]) -> str | None:
+    if precision == "fp32":
+        if checks["max_abs_diff"] > FP32_TOLERANCE:
+            return (f"fp32 disagrees with Keras: max |Δp| {checks['max_abs_diff']:.2e} "
+                    f"> {FP32_TOLERANCE:.0e}")
+        return None
+    floor = floors.get(precision, 0.0)
+    if checks["top1_agreement"] < floor:
+        return (f"{precision} top-1 agreement with Keras {checks['top1_agreement']:.2%} is "
+                f"below its floor {floor:.0%}; not shipped")
+    return None
+
+
+def _graph_metadata(name: str, classes: list[str], temperature: float) -> dict:
+    return {
+        "labeler.name": name, "labeler.classes": classes, "labeler.input_layout": "NHWC",
+        "labeler.input_dtype": "uint8", "labeler.temperature": str(temperature),
+        "labeler.preprocessing": "RGB, resized to input; scaling inside the graph",
+    }
+
+
+def _reference_images(options: ExportOptions, run: dict, shape: tuple[int, int, int]):
+    """Held-out images (the training run's validation split) and calibration images (its
+    training split); random pixels for the checks when no training data is known."""
+    source = options.data or run.get("state", {}).get("config", {}).get("data")
+    if not source:
+        return np.random.default_rng(0).integers(0, 256, (256, *shape), dtype=np.uint8), None
+    from labeler.training.datasets import load_dataset, split_validation
+
+    config = run.get("state", {}).get("config", {})
+    data = load_dataset(source, "train", shape[:2])
+    train, val = split_validation(data, config.get("val_fraction", 0.1), config.get("seed", 0))
+    rng = np.random.default_rng(1)
+    heldout = val.pixels[rng.permutation(len(val))[: options.holdout]]
+    pick = rng.permutation(len(train))[: options.quantization.size]
+    return heldout, train.pixels[pick]
+
+
+def _describe_source(options: ExportOptions, run: dict) -> str:
+    source = options.data or run.get("state", {}).get("config", {}).get("data")
+    if not source:
+        return "random pixels (no training data given)"
+    return "held-out validation split of the training data; calibration from its train split"
+
+
+def _evaluate(out_dir: Path, eval_dir: Path, variants: dict) -> dict:
+    from labeler.training.evaluate import evaluate_bundle
+
+    bundle = load_bundle(out_dir)
+    metrics = {}
+    for precision in variants:
+        report = evaluate_bundle(bundle, eval_dir, precision=precision)
+        metrics[precision] = {"dataset": eval_dir.name, "top1": report["top1"],
+                              "ece": report["ece"], "images": report["images"]}
+    return metrics
+
+
+def render_report(meta: dict) -> str:
+    lines = [f"# Export report: {meta['name']}", "",
+             f"Checks on {meta['source']['checks_on']}.", "",
+             "| precision | size MB | top-1 agreement with Keras | max abs Δp "
+             "| CPU img/s (batch 64) | accuracy |", "| --- | --- | --- | --- | --- | --- |"]
+    for precision, variant in meta["variants"].items():
+        checks = variant["checks"]
+        accuracy = meta.get("metrics", {}).get(precision, {}).get("top1")
+        lines.append(
+            f"| {precision} | {variant['bytes'] / 1e6:.2f} | {checks['top1_agreement']:.2%} | "
+            f"{checks['max_abs_diff']:.2e} | {checks['cpu_images_per_second_batch64']:,.0f} | "
+            f"{'' if accuracy is None else f'{accuracy:.2%}'} |")
+    return "\n".join(lines) + "\n"
 
 
 def _copy_training_artefacts(keras_path: Path, out_dir: Path) -> None:
@@ -97,20 +204,7 @@ def _copy_training_artefacts(keras_path: Path, out_dir: Path) -> None:
 def _read_run(run_dir: Path) -> dict:
     run = {}
     for key, file in (("classes", "classes.json"), ("calibration", "calibration.json"),
-                      ("summary", "summary.json")):
+                      ("summary", "summary.json"), ("state", "state.json")):
         if (run_dir / file).is_file():
             run[key] = json.loads((run_dir / file).read_text())
     return run
-
-
-def _parity(model, onnx_path: Path, pixels: np.ndarray, temperature: float) -> dict:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    onnx_probs = session.run(None, {INPUT_NAME: pixels})[0]
-    keras_probs = keras_probabilities(model, pixels, temperature)
-    return {
-        "images": int(len(pixels)),
-        "max_abs_diff": float(np.abs(onnx_probs - keras_probs).max()),
-        "top1_agreement": float((onnx_probs.argmax(1) == keras_probs.argmax(1)).mean()),
-    }

@@ -56,8 +56,10 @@ def test_submit_wait_labels_every_image_like_a_direct_onnx_run(
     assert failed["bad/empty.jpg"].startswith("empty")
     assert all(r["label"] == "" for r in rows if r["error"])
 
-    engine = InferenceEngine(bundle, "fp32", "cpu")
     good = [r for r in rows if not r["error"]]
+    precision = good[0]["model"].split(":")[1]  # the variant the worker chose
+    assert precision == "int8"  # the CPU default when the bundle has it
+    engine = InferenceEngine(bundle, precision, "cpu")
     pixels = np.stack([decode_image(image_folder / r["path"], bundle.input_size) for r in good])
     probs = engine.run(pixels)
     assert [r["label"] for r in good] == [bundle.classes[i] for i in probs.argmax(1)]

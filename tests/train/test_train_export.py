@@ -26,7 +26,7 @@ def tiny_dataset(tmp_path_factory):
 @pytest.mark.parametrize("preset", ["baseline", "resnet"])
 def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, monkeypatch):
     monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
-    from labeler.export.bundle_export import export_bundle
+    from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.onnx_export import keras_probabilities, load_keras_model
     from labeler.training.train import TrainConfig, train
     from labeler.worker.engine import InferenceEngine
@@ -43,7 +43,7 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
     assert summary["temperature"] > 0 and (run / "curves.png").stat().st_size > 0
 
     meta = export_bundle(run / "model.keras", tmp_path / "bundle",
-                         eval_dir=tiny_dataset / "test")
+                         ExportOptions(eval_dir=tiny_dataset / "test"))
     assert meta["classes"] == ["blue", "green", "red"]
     bundle = load_bundle(tmp_path / "bundle")
     test = load_dataset(str(tiny_dataset), "test")
@@ -63,3 +63,56 @@ def test_training_refuses_to_overwrite_a_run_without_resume(tiny_dataset, tmp_pa
     (run / "state.json").write_text("{}")
     with pytest.raises(LabelerError, match="--resume"):
         train(TrainConfig(data=str(tiny_dataset), preset="baseline", epochs=1), run)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_dataset, tmp_path_factory):
+    import os
+
+    from labeler.training.train import TrainConfig, train
+
+    os.environ.setdefault("LABELER_HOME", str(tmp_path_factory.mktemp("home")))
+    run = tmp_path_factory.mktemp("run")
+    train(TrainConfig(data=str(tiny_dataset), preset="baseline", epochs=3, batch_size=16,
+                      peak_lr=0.02, val_fraction=0.25), run, resume=True)
+    return run
+
+
+def test_export_all_precisions_records_checks_in_bundle_and_graph(trained_run, tmp_path):
+    import onnx
+
+    from labeler.export.bundle_export import ExportOptions, export_bundle
+    from labeler.export.variants import QuantizationConfig
+
+    options = ExportOptions(precisions=("fp32", "fp16", "int8"),
+                            quantization=QuantizationConfig(size=32),
+                            floors={"fp16": 0.9, "int8": 0.5})
+    meta = export_bundle(trained_run / "model.keras", tmp_path / "b", options)
+    assert set(meta["variants"]) == {"fp32", "fp16", "int8"}
+    int8 = meta["variants"]["int8"]["checks"]
+    assert int8["nodes"]["QuantizeLinear"] >= 3  # every Conv's input is quantised
+    assert int8["quantization"]["format"] == "QDQ" and int8["quantization"]["per_channel"]
+    for precision in ("fp16", "int8"):
+        checks = meta["variants"][precision]["checks"]
+        assert 0 <= checks["top1_agreement"] <= 1 and checks["cpu_images_per_second_batch64"] > 0
+    bundle = load_bundle(tmp_path / "b")
+    for precision in ("fp32", "fp16", "int8"):
+        model = onnx.load(str(bundle.variant_path(precision)))
+        onnx.checker.check_model(model)
+        props = {p.key: p.value for p in model.metadata_props}
+        assert json.loads(props["labeler.classes"]) == ["blue", "green", "red"]
+        assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+        assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert "| int8 |" in (tmp_path / "b" / "export-report.md").read_text()
+
+
+def test_a_variant_below_its_floor_is_not_shipped_and_the_export_fails(trained_run, tmp_path):
+    from labeler.export.bundle_export import ExportCheckError, ExportOptions, export_bundle
+    from labeler.export.variants import QuantizationConfig
+
+    options = ExportOptions(precisions=("fp32", "int8"), floors={"int8": 1.01},
+                            quantization=QuantizationConfig(size=32))
+    with pytest.raises(ExportCheckError, match="int8 top-1 agreement"):
+        export_bundle(trained_run / "model.keras", tmp_path / "b", options)
+    assert not (tmp_path / "b" / "model.int8.onnx").exists()
+    assert set(load_bundle(tmp_path / "b").variants) == {"fp32"}
