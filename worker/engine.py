@@ -15,8 +15,10 @@ import numpy as np
 
 from labeler.bundle import ModelBundle
 from labeler.errors import BundleError, LabelerError
+from labeler.settings import labeler_home
 
-PROVIDER_CHOICES = ("auto", "cuda", "cpu")
+PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "cpu")
+TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
 def gpu_present() -> bool:
@@ -24,23 +26,52 @@ def gpu_present() -> bool:
     return os.path.exists("/dev/nvidiactl") or bool(ctypes.util.find_library("cuda"))
 
 
+def tensorrt_present() -> bool:
+    return bool(ctypes.util.find_library("nvinfer"))
+
+
 def choose_providers(provider: str) -> list[str]:
+    """Providers in priority order. `auto`: TensorRT, then CUDA, when a GPU (and TensorRT's
+    library) is there; CPU always last, so whatever is missing falls back cleanly."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
     if provider not in PROVIDER_CHOICES:
         raise LabelerError(f"unknown provider {provider!r}; choose from {PROVIDER_CHOICES}")
-    if provider == "cuda" and "CUDAExecutionProvider" not in available:
-        raise LabelerError("CUDA provider not available: install onnxruntime-gpu with CUDA 12")
-    wants_cuda = provider == "cuda" or (provider == "auto" and gpu_present())
-    if wants_cuda and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+    for name, wanted in (("cuda", CUDA), ("tensorrt", TENSORRT)):
+        if provider == name and wanted not in available:
+            raise LabelerError(f"{name} provider not available in this onnxruntime: "
+                               "install onnxruntime-gpu (Linux x86_64/aarch64, CUDA 12)")
+    gpu = provider in ("cuda", "tensorrt") or (provider == "auto" and gpu_present())
+    chosen = []
+    if gpu and TENSORRT in available and (provider == "tensorrt" or
+                                          (provider == "auto" and tensorrt_present())):
+        chosen.append(TENSORRT)
+    if gpu and CUDA in available:
+        chosen.append(CUDA)
+    return [*chosen, CPU]
+
+
+def provider_options(providers: list[str], precision: str, cache: Path) -> list:
+    """TensorRT builds engines per model and precision; caching them makes restarts fast."""
+    options = []
+    for name in providers:
+        if name == TENSORRT:
+            options.append((name, {
+                "trt_fp16_enable": precision in ("fp16", "int8"),
+                "trt_int8_enable": precision == "int8",
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(cache),
+                "trt_timing_cache_enable": True,
+            }))
+        else:
+            options.append(name)
+    return options
 
 
 def default_precision(bundle: ModelBundle, providers: list[str]) -> str:
-    """The bundle's best variant for the provider: int8 on CPU, fp16 on CUDA, else fp32."""
-    preferred = ("fp16", "fp32") if providers[0] == "CUDAExecutionProvider" else ("int8", "fp32")
+    """The bundle's best variant for the provider: int8 on CPU, fp16 on a GPU, else fp32."""
+    preferred = ("fp16", "fp32") if providers[0] in (TENSORRT, CUDA) else ("int8", "fp32")
     for precision in preferred:
         if precision in bundle.variants:
             return precision
@@ -65,9 +96,13 @@ class InferenceEngine:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        cache = labeler_home() / "tensorrt-cache"
+        if TENSORRT in providers:
+            cache.mkdir(parents=True, exist_ok=True)
         try:
             self.session = ort.InferenceSession(
-                bundle.verified_bytes(self.precision), options, providers=providers
+                bundle.verified_bytes(self.precision), options,
+                providers=provider_options(providers, self.precision, cache),
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
             raise BundleError(f"ONNX Runtime cannot load {self.model_path}: {exc}") from None
