@@ -12,8 +12,10 @@ from labeler.bundle import load_bundle
 
 @click.command()
 @click.argument("data")
-@click.option("--preset", type=click.Choice(("baseline", "resnet")), default="resnet",
-              show_default=True)
+@click.option("--preset", type=click.Choice(("baseline", "resnet", "transfer")),
+              default="resnet", show_default=True,
+              help="baseline: the seeds' CNN; resnet: the shipped model; transfer: "
+              "MobileNetV2 for small custom datasets (needs --weights).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")
 @click.option("--epochs", type=click.IntRange(1), default=24, show_default=True)
@@ -22,8 +24,13 @@ from labeler.bundle import load_bundle
 @click.option("--cutout", type=click.IntRange(0), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="ImageNet weights file for --preset transfer (no downloads happen).")
+@click.option("--image-size", type=click.IntRange(32, 512),
+              help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-def train(data, preset, out, epochs, batch_size, lr, cutout, seed, limit, resume) -> None:
+def train(data, preset, out, epochs, batch_size, lr, cutout, seed, limit, weights, image_size,
+          resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -34,7 +41,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, seed, limit, resume
     except ImportError as exc:
         raise MissingExtraError("train", exc.name or "tensorflow") from None
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
-                         peak_lr=lr, cutout=cutout, seed=seed, limit=limit)
+                         peak_lr=lr, cutout=cutout, seed=seed, limit=limit, weights=weights,
+                         image_size=image_size)
     summary = run_training(config, out, resume=resume)
     click.echo(json.dumps(summary, indent=2))
 

@@ -88,7 +88,29 @@ def make_resnet(
     return keras.Model(inputs, logits, name="resnet9")
 
 
+def make_transfer(
+    input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None
+) -> keras.Model:
+    """MobileNetV2 (ImageNet weights from a file the user supplies) with a new classifier head.
+
+    The base is frozen: with ~100 images a class, only the head should learn. Scaling to the
+    [-1, 1] range MobileNetV2 expects is the first layer, like every other preset.
+    """
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    base = keras.applications.MobileNetV2(
+        input_shape=input_shape, include_top=False, weights=None, pooling="avg")
+    if weights:
+        base.load_weights(weights)
+    base.trainable = False
+    x = base(x, training=False)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="transfer_mobilenetv2")
+
+
 PRESETS: dict[str, Callable[..., keras.Model]] = {
     "baseline": make_baseline,
     "resnet": make_resnet,
+    "transfer": make_transfer,
 }

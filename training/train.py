@@ -40,8 +40,14 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     cutout: int = 8
-    weights: str | None = None
+    weights: str | None = None  # ImageNet weights file for the transfer preset
+    image_size: int | None = None  # default: 32, or 160 for transfer
     limit: int | None = None  # use only this many training images (smoke tests)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        size = self.image_size or (160 if self.preset == "transfer" else 32)
+        return size, size
 
 
 def one_cycle_lr(step: int, total_steps: int, peak: float, warmup_fraction: float) -> float:
@@ -95,7 +101,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         raise LabelerError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
-    data = load_dataset(config.data, "train")
+    if config.preset == "transfer" and not config.weights and not resume:
+        raise LabelerError(
+            "the transfer preset needs ImageNet weights: --weights "
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
+    data = load_dataset(config.data, "train", config.input_size)
     train_set, val_set = split_validation(data, config.val_fraction, config.seed)
     if config.limit:
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
@@ -103,7 +113,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     model, done, history = _model_and_state(config, run_dir, data, resume)
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
-        config.seed, epoch=done, cutout=config.cutout,
+        config.seed, epoch=done, cutout=config.cutout, pad=config.input_size[0] // 8,
     )
     started = time.time()
     if done < config.epochs:
@@ -127,7 +137,8 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages, r
         return keras.models.load_model(last), state["epochs_done"], state["history"]
     if config.preset not in PRESETS:
         raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
-    model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes))
+    extra = {"weights": config.weights} if config.preset == "transfer" else {}
+    model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes), **extra)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=config.peak_lr, momentum=0.9, nesterov=True),
         loss=keras.losses.CategoricalCrossentropy(

@@ -116,3 +116,28 @@ def test_a_variant_below_its_floor_is_not_shipped_and_the_export_fails(trained_r
         export_bundle(trained_run / "model.keras", tmp_path / "b", options)
     assert not (tmp_path / "b" / "model.int8.onnx").exists()
     assert set(load_bundle(tmp_path / "b").variants) == {"fp32"}
+
+
+def test_transfer_preset_loads_user_weights_and_exports(tiny_dataset, tmp_path, monkeypatch):
+    """The real MobileNetV2 code path, with random 'ImageNet' weights saved to a file."""
+    import keras
+
+    from labeler.export.bundle_export import export_bundle
+    from labeler.training.train import TrainConfig, train
+
+    monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
+    weights = tmp_path / "mobilenet_v2_no_top.weights.h5"
+    imagenet = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False,
+                                              weights=None, pooling="avg")
+    imagenet.save_weights(weights)
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(tiny_dataset), preset="transfer", weights=str(weights),
+                      image_size=32, epochs=1, batch_size=16, peak_lr=0.01,
+                      val_fraction=0.25), run)
+    model = keras.models.load_model(run / "model.keras")
+    base = next(layer for layer in model.layers if "mobilenet" in layer.name)
+    assert not base.trainable  # frozen, so it still holds exactly the user's weights
+    for ours, theirs in zip(base.get_weights(), imagenet.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    meta = export_bundle(run / "model.keras", tmp_path / "bundle")
+    assert meta["variants"]["fp32"]["checks"]["max_abs_diff"] < 1e-4
