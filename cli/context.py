@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from labeler.jobstore import JobStore
-from labeler.redis_server import connect, redis_url
+from labeler.redis_server import connect, ensure_redis, redis_url
 from labeler.settings import Settings, get_settings
 
 
@@ -26,3 +26,8 @@ class Context:
     @property
     def embedded(self) -> bool:
         return not self.settings.redis_url
+
+    def revive_redis(self) -> None:
+        """After an outage: restart the embedded Redis (from its append-only file)."""
+        if self.embedded:
+            ensure_redis(self.settings.home)

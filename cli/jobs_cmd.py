@@ -60,7 +60,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
                        f"{' --model ' + str(bundle.path) if model else ''}", err=True)
     if not wait:
         return
-    final = _wait(ctx, job.job_id, as_json, timeout)
+    final = _wait(ctx, job.job_id, as_json, timeout, bundle.path, no_spawn)
     if output:
         write_results(ctx.store.iter_items(job.job_id), output)
     if show:
@@ -74,17 +74,25 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     sys.exit(EXIT_SOME_FAILED if final.failed else EXIT_OK)
 
 
-def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None) -> JobProgress:
+def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None, bundle_path: Path,
+          no_spawn: bool) -> JobProgress:
+    from labeler.local_workers import ensure_local_worker
     from labeler.waiting import wait_for_job
 
     printer = ProgressPrinter()
 
     def idle(job: JobProgress) -> None:
         if not ctx.store.workers(job.record.get("queue")):
+            if ctx.embedded and not no_spawn and ensure_local_worker(
+                    ctx.store, ctx.settings, job.record["queue"], bundle_path,
+                    job.record["precision"], ctx.redis_url):
+                click.echo("\nno worker online: started a local one", err=True)
+                return
             click.echo(f"\nwaiting: no worker online for {job.record.get('queue')}", err=True)
 
     try:
-        final = wait_for_job(ctx.store, job_id, on_idle=idle, timeout=timeout,
+        final = wait_for_job(ctx.store, job_id, on_idle=idle, on_outage=ctx.revive_redis,
+                             timeout=timeout,
                              on_progress=(lambda job: None) if quiet else printer.update)
     except LabelerError as exc:
         click.echo(f"\nError: {exc}", err=True)

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from labeler.errors import ServiceError
 from labeler.settings import Settings
@@ -29,8 +31,16 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url or ensure_redis(settings.home)
 
 
-def connect(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+def connect(url: str, patient: bool = False) -> redis.Redis:
+    """A client that has answered a PING. A `patient` client (workers) retries each command
+    through about a minute of Redis restart, so a chunk's results survive a short outage."""
+    kwargs = {}
+    if patient:
+        kwargs = {"retry": Retry(ExponentialBackoff(cap=5.0, base=0.25), 16),
+                  "retry_on_error": [redis.ConnectionError, redis.TimeoutError,
+                                     redis.BusyLoadingError]}
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
+                                  **kwargs)
     try:
         client.ping()
     except redis.AuthenticationError:

@@ -35,6 +35,14 @@ class Settings:
     chunk_images: int = field(default_factory=lambda: _env_int("LABELER_CHUNK_IMAGES", 256))
     chunk_bytes: int = field(default_factory=lambda: _env_int("LABELER_CHUNK_BYTES", 32 << 20))
     result_ttl: int = field(default_factory=lambda: _env_int("LABELER_RESULT_TTL", 7 * 86400))
+    # A chunk (<= 256 images, <= 32 MiB) takes about a second on a CPU; the time limit only
+    # stops a stuck decode. The visibility timeout is how long a chunk held by a worker that
+    # died waits before another worker gets it, so it is short, and longer than the time
+    # limit so a running chunk is never delivered twice (celery#5935).
+    task_time_limit: int = field(default_factory=lambda: _env_int("LABELER_TASK_TIME_LIMIT", 90))
+    visibility_timeout: int = field(
+        default_factory=lambda: _env_int("LABELER_VISIBILITY_TIMEOUT", 120)
+    )
     worker_idle_exit: int = field(
         default_factory=lambda: _env_int("LABELER_WORKER_IDLE_EXIT", 300)
     )

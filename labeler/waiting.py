@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -16,11 +17,13 @@ def wait_for_job(
     job_id: str,
     on_progress: Callable[[JobProgress], None] = lambda job: None,
     on_idle: Callable[[JobProgress], None] = lambda job: None,
+    on_outage: Callable[[], None] = lambda: None,
     timeout: float | None = None,
     poll: float = 0.25,
     outage_grace: float = 120.0,
 ) -> JobProgress:
-    """Poll until the job is done; `on_idle` is called when no progress was made for a while."""
+    """Poll until the job is done. `on_idle` is called when no progress was made for a while,
+    `on_outage` while Redis does not answer (the embedded default restarts it there)."""
     started = time.monotonic()
     last_done, last_change, outage_since = -1, time.monotonic(), None
     while True:
@@ -32,6 +35,9 @@ def wait_for_job(
             if time.monotonic() - outage_since > outage_grace:
                 raise ServiceError(f"lost Redis for {outage_grace:.0f} s: {exc}") from None
             time.sleep(1.0)
+            # Still down: keep trying until the grace period ends.
+            with contextlib.suppress(LabelerError):
+                on_outage()
             continue
         if job is None:
             raise LabelerError(f"no job {job_id} (it may have expired)")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from celery import Celery
 
+from labeler.errors import LabelerError
+from labeler.settings import get_settings
+
 TASK_NAME = "labeler.label_chunk"
-# A chunk (<= 256 images, <= 32 MiB) takes about a second on a CPU; the time limit only stops
-# a stuck decode. The visibility timeout is how long a chunk held by a worker that died waits
-# before another worker gets it, so it is short, and longer than the time limit so a running
-# chunk is never delivered twice (celery#5935).
-TASK_TIME_LIMIT = 90
-VISIBILITY_TIMEOUT = 120
 
 app = Celery("labeler", set_as_current=False)
 
@@ -21,13 +18,18 @@ def kombu_url(url: str) -> str:
 
 
 def configure(url: str) -> Celery:
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    settings = get_settings()
+    time_limit, visibility = settings.task_time_limit, settings.visibility_timeout
+    if time_limit >= visibility:
+        raise LabelerError("LABELER_TASK_TIME_LIMIT must be shorter than "
+                           "LABELER_VISIBILITY_TIMEOUT, or a running chunk is delivered twice")
+    transport = {"visibility_timeout": visibility}
     app.conf.update(
         broker_url=kombu_url(url),
         # Set in every place Celery reads it: the shortest one wins (celery#7651).
         broker_transport_options=transport,
         result_backend_transport_options=transport,
-        visibility_timeout=VISIBILITY_TIMEOUT,
+        visibility_timeout=visibility,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         task_serializer="json",
@@ -36,8 +38,8 @@ def configure(url: str) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        task_time_limit=TASK_TIME_LIMIT,
-        task_soft_time_limit=TASK_TIME_LIMIT - 15,
+        task_time_limit=time_limit,
+        task_soft_time_limit=max(1, time_limit - 5),
         worker_prefetch_multiplier=1,
         worker_proc_alive_timeout=60,
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -8,8 +8,9 @@ it never stops the chunk.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,30 @@ class ChunkOutcome:
     batch_sizes: list[int] = field(default_factory=list)
 
 
+class DecodePool:
+    """Decode threads with a per-image time limit. A decode that hangs (a stalled network
+    share, a pathological file) fails its item; the thread stuck in it is abandoned and a
+    fresh pool takes over, so the worker keeps going."""
+
+    def __init__(self, threads: int, timeout: float) -> None:
+        self.threads, self.timeout = threads, timeout
+        self.executor = ThreadPoolExecutor(max_workers=threads)
+
+    def map(self, fn: Callable, items: Iterable) -> Iterator:
+        """Results of `fn` in order; a `TimeoutError` instance for an item that timed out."""
+        futures = [self.executor.submit(fn, item) for item in items]
+        stuck = False
+        for future in futures:
+            try:
+                yield future.result(timeout=self.timeout)
+            except FutureTimeout:
+                stuck = True
+                yield TimeoutError()
+        if stuck:
+            self.executor.shutdown(wait=False)
+            self.executor = ThreadPoolExecutor(max_workers=self.threads)
+
+
 def inline_item(path: str, data: bytes) -> list[str]:
     """The task-message form of an image sent by value (for workers that cannot see files)."""
     return [path, base64.b64encode(data).decode("ascii")]
@@ -40,7 +65,7 @@ def label_chunk(
     model_id: str,
     top_k: int,
     batch_size: int,
-    pool: ThreadPoolExecutor,
+    pool: DecodePool,
 ) -> ChunkOutcome:
     """`items` are (name, source) where source is a file path or the file's bytes."""
     outcome = ChunkOutcome()
@@ -52,9 +77,14 @@ def label_chunk(
         except DecodeError as exc:
             return name, None, str(exc)
 
+    items = list(items)
     names: list[str] = []
     pixels: list[np.ndarray] = []
-    for name, array, error in pool.map(decode, items):
+    for (name, _), decoded in zip(items, pool.map(decode, items), strict=True):
+        if isinstance(decoded, TimeoutError):
+            outcome.errors[name] = f"timeout: decoding took over {pool.timeout:g} s"
+            continue
+        _, array, error = decoded
         if error is not None:
             outcome.errors[name] = error
             continue

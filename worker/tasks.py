@@ -10,7 +10,6 @@ import base64
 import binascii
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from labeler.redis_server import connect
 from labeler.scan import resolve_inside
 from labeler.worker.app import TASK_NAME, app
 from labeler.worker.engine import InferenceEngine
-from labeler.worker.labelling import label_chunk
+from labeler.worker.labelling import DecodePool, label_chunk
 
 log = logging.getLogger("labeler.worker")
 # A chunk delivered this many times has crashed workers each time (a poison image): give up
@@ -38,6 +37,7 @@ class WorkerOptions:
     batch_size: int = 64
     threads: int = 0
     decode_threads: int = 2
+    decode_timeout: float = 20.0
     redis_url: str = ""
 
     ENV = "LABELER_WORKER_OPTIONS"
@@ -63,8 +63,8 @@ class Runtime:
         self.bundle: ModelBundle = load_bundle(options.model)
         self.engine = InferenceEngine(
             self.bundle, options.precision, options.provider, options.threads)
-        self.store = JobStore(connect(options.redis_url))
-        self.pool = ThreadPoolExecutor(max_workers=options.decode_threads)
+        self.store = JobStore(connect(options.redis_url, patient=True))
+        self.pool = DecodePool(options.decode_threads, options.decode_timeout)
 
 
 _runtime: Runtime | None = None
@@ -98,16 +98,21 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list) -> dict:
     if not record:
         return {"skipped": "job expired or deleted"}
     rt.store.mark_started(job_id)
-    names = [item[0] if isinstance(item, list) else item for item in items]
-    if rt.store.count_attempt(job_id, chunk) > MAX_DELIVERIES:
-        reason = f"gave-up: chunk crashed a worker {MAX_DELIVERIES} times"
+    names = [str(item[0]) if isinstance(item, list) else str(item) for item in items]
+    attempt = rt.store.count_attempt(job_id, chunk)
+    if attempt > MAX_DELIVERIES:
+        reason = f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
         rt.store.record_chunk(job_id, {}, dict.fromkeys(names, reason))
         return {"gave_up": len(names)}
     sources, refused = _sources(record, items)
-    outcome = label_chunk(
-        sources, rt.engine.run, rt.bundle.classes, rt.bundle.input_size, rt.engine.model_id,
-        int(record.get("top_k", 3)), rt.options.batch_size, rt.pool,
-    )
+    try:
+        outcome = label_chunk(
+            sources, rt.engine.run, rt.bundle.classes, rt.bundle.input_size,
+            rt.engine.model_id, int(record.get("top_k", 3)), rt.options.batch_size, rt.pool,
+        )
+    except Exception as exc:  # an unexpected failure must not lose the chunk: retry it
+        log.exception("chunk %s/%d failed (attempt %d)", job_id, chunk, attempt)
+        raise self.retry(exc=exc, countdown=2**attempt, max_retries=None) from None
     outcome.errors.update(refused)
     rt.store.record_chunk(job_id, outcome.results, outcome.errors)
     return {"labelled": len(outcome.results), "failed": len(outcome.errors),
