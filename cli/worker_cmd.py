@@ -25,10 +25,12 @@ from labeler.worker.engine import PROVIDER_CHOICES
 @click.option("--threads", type=click.IntRange(0, 256), default=2, show_default=True,
               help="ONNX Runtime threads per process (0: ORT decides).")
 @click.option("--decode-threads", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--decode-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
+              help="Seconds one image may take to decode before it fails with 'timeout'.")
 @click.option("--idle-exit", type=click.IntRange(0), default=0,
               help="Exit after this many idle seconds with an empty queue (0: never).")
 def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,
-           idle_exit) -> None:
+           decode_timeout, idle_exit) -> None:
     """Run a Celery worker that labels chunks with the model bundle."""
     from labeler.worker.runner import run_worker
     from labeler.worker.tasks import WorkerOptions
@@ -38,7 +40,7 @@ def worker(model, precision, provider, concurrency, batch_size, threads, decode_
     options = WorkerOptions(
         model=str((model or ctx.settings.model).resolve()), precision=precision,
         provider=provider, batch_size=batch_size, threads=threads,
-        decode_threads=decode_threads, redis_url=ctx.redis_url,
+        decode_threads=decode_threads, decode_timeout=decode_timeout, redis_url=ctx.redis_url,
     )
     ctx.store  # noqa: B018  fail with one line now if Redis is unreachable
     run_worker(options, concurrency, idle_exit)
