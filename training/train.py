@@ -101,6 +101,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         raise LabelerError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
+    if resume and state_path.exists():
+        config = _resumed_config(json.loads(state_path.read_text())["config"], config)
     if config.preset == "transfer" and not config.weights and not resume:
         raise LabelerError(
             "the transfer preset needs ImageNet weights: --weights "
@@ -127,6 +129,17 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(model, config, run_dir, val_set, history, time.time() - started)
+
+
+def _resumed_config(saved: dict, given: TrainConfig) -> TrainConfig:
+    """A resumed run keeps the settings it started with (its schedule depends on them); only
+    the data location (moved or re-extracted) and the number of epochs may change."""
+    config = TrainConfig(**{**saved, "data": given.data, "epochs": given.epochs})
+    ignored = [k for k, v in asdict(given).items()
+               if k not in ("data", "epochs") and v != saved.get(k) and v is not None]
+    if ignored:
+        print(f"resuming with the run's own settings; ignoring changed: {', '.join(ignored)}")
+    return config
 
 
 def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages, resume: bool):
