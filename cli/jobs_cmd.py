@@ -31,8 +31,10 @@ EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
 @click.option("--inline", is_flag=True, help="Send image bytes in the tasks (remote workers).")
 @click.option("--no-spawn", is_flag=True, help="Never start local workers.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
+@click.option("--resume", "resume", metavar="JOB",
+              help="Continue JOB: label only what it has not labelled (new and failed images).")
 def submit(folder, wait, output, show, as_json, model, precision, top_k, inline, no_spawn,
-           timeout) -> None:
+           timeout, resume) -> None:
     """Label every image under FOLDER (recursively)."""
     from labeler.local_workers import ensure_local_worker
     from labeler.submit import submit_folder
@@ -44,7 +46,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     if precision != "auto":
         bundle.variant_path(precision)
     job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
-                        top_k, inline)
+                        top_k, inline, resume)
     spawned = False
     if ctx.embedded and not no_spawn:
         spawned = ensure_local_worker(

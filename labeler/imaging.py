@@ -6,6 +6,7 @@ same way everywhere. Every failure becomes a `DecodeError` with a short reason c
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -17,10 +18,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from labeler.errors import DecodeError
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic", ".heif"}
 )
 # Formats Pillow may open; anything else (EPS, PSD, PDF, ...) is refused before parsing.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# AVIF is built into Pillow; HEIF/HEIC comes from the pillow-heif plugin when it is installed.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 BACKGROUND = (255, 255, 255)
@@ -40,6 +42,7 @@ def decode_image(source: str | Path | bytes, size: tuple[int, int]) -> np.ndarra
     reduced scale (`draft`) when the target is much smaller than the picture.
     """
     height, width = size
+    _register_plugins()
     data = _read_bytes(source)
     try:
         with warnings.catch_warnings():
@@ -63,6 +66,16 @@ def decode_image(source: str | Path | bytes, size: tuple[int, int]) -> np.ndarra
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
+
+
+@functools.cache
+def _register_plugins() -> None:
+    """HEIF/HEIC support, registered on first decode so CLI start-up does not pay for it."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # without the plugin HEIC files fail as "not-an-image"
+        return
+    register_heif_opener()
 
 
 def _read_bytes(source: str | Path | bytes) -> bytes:

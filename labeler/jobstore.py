@@ -126,6 +126,20 @@ class JobStore:
         record = self.redis.hgetall(job_key(job_id))
         return {k.decode(): v.decode() for k, v in record.items()}
 
+    def labelled_paths(self, job_id: str) -> set[str]:
+        return {k.decode() for k in self.redis.hkeys(results_key(job_id))}
+
+    def reopen_job(self, job_id: str, total: int, pending: list[str]) -> None:
+        """Resubmission: `pending` items (failed or never done) count as not done again, the
+        chunk attempt counters restart, and the job is unfinished until they are written."""
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job_id), "total", total)
+        pipe.hdel(job_key(job_id), "finished")
+        if pending:
+            pipe.hdel(errors_key(job_id), *pending)
+        pipe.delete(attempts_key(job_id))
+        pipe.execute()
+
     def mark_started(self, job_id: str) -> None:
         """The first chunk to start sets the job's start time; later ones change nothing."""
         self.redis.hsetnx(job_key(job_id), "started", time.time())

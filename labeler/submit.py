@@ -37,12 +37,16 @@ def submit_folder(
     precision: str,
     top_k: int = 3,
     inline: bool = False,
+    resume: str | None = None,
 ) -> Submission:
+    """Scan `root` and enqueue it as a new job, or with `resume`, enqueue only the images that
+    job has not labelled yet (new ones and failed ones), keeping its results."""
     root = root.resolve()
     files = scan_images(root)
     if not files:
         raise LabelerError(f"no images under {root} (looked for jpg, png, bmp, gif, webp, tiff)")
-    return submit_files(store, redis_url, settings, root, files, bundle, precision, top_k, inline)
+    return submit_files(store, redis_url, settings, root, files, bundle, precision, top_k, inline,
+                        resume)
 
 
 def submit_files(
@@ -55,18 +59,25 @@ def submit_files(
     precision: str,
     top_k: int,
     inline: bool,
+    resume: str | None = None,
 ) -> Submission:
     from labeler.worker.app import TASK_NAME, configure, queue_name
     from labeler.worker.labelling import inline_item
 
     started = time.perf_counter()
-    job_id = new_job_id()
     queue = queue_name(bundle.name, precision)
-    chunks = list(chunk_files(files, settings.chunk_images, settings.chunk_bytes))
-    store.create_job(
-        job_id, len(files), root=str(root), model=bundle.name, precision=precision,
-        top_k=top_k, queue=queue, chunks=len(chunks), transport="inline" if inline else "path",
-    )
+    if resume:
+        job_id, todo = resume, _unlabelled(store, resume, root, files)
+        chunks = list(chunk_files(todo, settings.chunk_images, settings.chunk_bytes))
+        store.reopen_job(job_id, len(files), [f.path for f in todo])
+    else:
+        job_id = new_job_id()
+        chunks = list(chunk_files(files, settings.chunk_images, settings.chunk_bytes))
+        store.create_job(
+            job_id, len(files), root=str(root), model=bundle.name, precision=precision,
+            top_k=top_k, queue=queue, chunks=len(chunks),
+            transport="inline" if inline else "path",
+        )
     app = configure(redis_url)
     with app.producer_or_acquire() as producer:
         for index, chunk in enumerate(chunks):
@@ -80,3 +91,13 @@ def submit_files(
                                         "interval_step": 0.5, "interval_max": 3})
     return Submission(job_id, len(files), len(chunks), queue, str(root),
                       time.perf_counter() - started)
+
+
+def _unlabelled(store: JobStore, job_id: str, root: Path, files: list[ScannedFile]):
+    record = store.job_record(job_id)
+    if not record:
+        raise LabelerError(f"no job {job_id} to resume (it may have expired)")
+    if record["root"] != str(root):
+        raise LabelerError(f"job {job_id} labelled {record['root']}, not {root}")
+    done = store.labelled_paths(job_id)
+    return [f for f in files if f.path not in done]

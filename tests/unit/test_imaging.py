@@ -19,8 +19,11 @@ def _gradient(w=64, h=48) -> Image.Image:
     return Image.fromarray(x, "RGB")
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "AVIF", "HEIF"])
 def test_every_allowed_format_decodes_to_model_input(fmt):
+    from labeler.imaging import _register_plugins
+
+    _register_plugins()  # HEIF saving needs the plugin too
     out = decode_image(_bytes(_gradient(), fmt), (32, 32))
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
     assert out[:, 0].mean() < out[:, -1].mean()  # the gradient survives
@@ -125,11 +128,31 @@ def test_disallowed_format_is_refused():
 
 
 @pytest.mark.parametrize("name", ["a.JPG", "b.jpeg", "c.Png", "d.bmp", "e.gif", "f.webp",
-                                  "g.TIF", "h.tiff"])
+                                  "g.TIF", "h.tiff", "i.avif", "j.HEIC"])
 def test_image_extensions_any_case(name):
     assert is_image_path(name)
 
 
-@pytest.mark.parametrize("name", ["a.txt", "b.jpg.bak", "c", ".hidden", "d.heic.txt"])
+@pytest.mark.parametrize("name", ["a.txt", "b.jpg.bak", "c", ".hidden", "d.heic.txt", "e.psd"])
 def test_other_files_are_not_images(name):
     assert not is_image_path(name)
+
+
+def test_multi_page_tiff_uses_the_first_page():
+    pages = [Image.new("RGB", (8, 8), c) for c in ((0, 255, 0), (255, 0, 0))]
+    buf = io.BytesIO()
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    out = decode_image(buf.getvalue(), (8, 8))
+    assert out[..., 1].mean() > 200 and out[..., 0].mean() < 50
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 5000), (5000, 1), (9000, 9000)])
+def test_extreme_dimensions_still_give_model_input(size):
+    out = decode_image(_bytes(Image.new("L", size, 128), "PNG"), (32, 32))
+    assert out.shape == (32, 32, 3)
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale():
+    im = Image.new("RGB", (4000, 3000), (10, 120, 200))
+    out = decode_image(_bytes(im, "JPEG", quality=90), (32, 32))
+    assert out.shape == (32, 32, 3) and abs(int(out[..., 2].mean()) - 200) < 10

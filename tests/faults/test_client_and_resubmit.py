@@ -1,0 +1,64 @@
+"""The submitting client dying, and resubmitting a folder without redoing finished images."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+
+from labeler.waiting import wait_for_job
+from tests.conftest import cli_env, run_cli, write_image
+from tests.faults.conftest import FAST_FAILOVER, ledger, reconcile, wait_until
+
+
+def test_the_job_outlives_its_client_and_any_shell_can_read_it(
+    heavy_folder, labeler_home, redis_url, store, worker, tmp_path
+):
+    env = cli_env(labeler_home, redis_url, **FAST_FAILOVER)
+    client = subprocess.Popen([sys.executable, "-m", "labeler.cli.main", "submit",
+                               str(heavy_folder), "--wait"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: store.recent_jobs() and store.recent_jobs()[0].done > 100, 60, "progress")
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    job_id = store.recent_jobs()[0].id
+    wait_for_job(store, job_id, timeout=120)
+
+    status = json.loads(run_cli(["status", job_id, "--json"], env).stdout)
+    assert (status["state"], status["labelled"]) == ("done", 1200)
+    out = tmp_path / "r.csv"
+    assert run_cli(["results", job_id, "-o", str(out)], env).returncode == 0
+    assert len(list(csv.DictReader(out.open()))) == 1200
+    assert reconcile(store, job_id, ledger(heavy_folder))["lost"] == set()
+
+
+def test_resubmitting_with_resume_labels_only_new_and_failed_images(
+    labeler_home, redis_url, store, worker, tmp_path
+):
+    env = cli_env(labeler_home, redis_url)
+    for i in range(40):
+        write_image(tmp_path / f"{i:02d}.jpg", seed=i)
+    (tmp_path / "broken.jpg").write_bytes(b"not yet")
+    first = json.loads(run_cli(["submit", str(tmp_path), "--wait", "--json"], env)
+                       .stdout.splitlines()[-1])
+    assert (first["labelled"], first["failed"]) == (40, 1)
+    before = {path: result for path, result, _ in store.iter_items(first["job"]) if result}
+
+    write_image(tmp_path / "broken.jpg", seed=99)  # the user fixed it
+    write_image(tmp_path / "new.jpg", seed=100)    # and added one
+    proc = run_cli(["submit", str(tmp_path), "--resume", first["job"], "--json"], env)
+    again = json.loads(proc.stdout)
+    assert again["job"] == first["job"] and again["total"] == 42
+    assert again["chunks"] == 1  # only the two unlabelled images were enqueued
+    job = wait_for_job(store, first["job"], timeout=60)
+    assert (job.labelled, job.failed, job.total) == (42, 0, 42)
+    after = {path: result for path, result, _ in store.iter_items(first["job"]) if result}
+    assert {k: after[k] for k in before} == before
+
+
+def test_resume_refuses_another_folder(labeler_home, redis_url, store, tmp_path):
+    store.create_job("other", 1, root="/somewhere/else", queue="q")
+    write_image(tmp_path / "a.jpg", seed=1)
+    proc = run_cli(["submit", str(tmp_path), "--resume", "other"],
+                   cli_env(labeler_home, redis_url))
+    assert proc.returncode == 1 and "not" in proc.stderr and "Traceback" not in proc.stderr
