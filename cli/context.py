@@ -30,4 +30,4 @@ class Context:
     def revive_redis(self) -> None:
         """After an outage: restart the embedded Redis (from its append-only file)."""
         if self.embedded:
-            ensure_redis(self.settings.home)
+            ensure_redis(self.settings.home, self.settings.redis_maxmemory)

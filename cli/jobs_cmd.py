@@ -175,3 +175,13 @@ def results(job_id, output) -> None:
     count = write_results(ctx.store.iter_items(job_id), output)
     if output != "-":
         click.echo(f"wrote {count:,} rows to {output}", err=True)
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True)
+def forget(job_ids) -> None:
+    """Delete the records and results of JOB_IDS from Redis (they also expire by themselves)."""
+    ctx = Context()
+    for job_id in job_ids:
+        found = ctx.store.forget_job(job_id)
+        click.echo(f"{job_id}: {'deleted' if found else 'not found'}")

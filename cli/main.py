@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import redis
 
 from labeler import __version__
 from labeler.errors import LabelerError
@@ -16,6 +17,12 @@ class LabelerGroup(click.Group):
             return super().invoke(ctx)
         except LabelerError as exc:
             raise click.ClickException(str(exc)) from None
+        except redis.OutOfMemoryError:
+            raise click.ClickException(
+                "Redis is full (maxmemory, noeviction): free space with 'labeler forget JOB' "
+                "or raise LABELER_REDIS_MAXMEMORY") from None
+        except redis.RedisError as exc:
+            raise click.ClickException(f"Redis failed: {exc}") from None
 
 
 @click.group(cls=LabelerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +34,8 @@ def cli() -> None:
 def _register() -> None:
     from labeler.cli import jobs_cmd, model_cmd, worker_cmd
 
-    for command in (jobs_cmd.submit, jobs_cmd.status, jobs_cmd.results, worker_cmd.worker,
+    for command in (jobs_cmd.submit, jobs_cmd.status, jobs_cmd.results, jobs_cmd.forget,
+                    worker_cmd.worker,
                     model_cmd.train, model_cmd.export, model_cmd.evaluate):
         cli.add_command(command)
 

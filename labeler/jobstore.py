@@ -126,6 +126,19 @@ class JobStore:
         record = self.redis.hgetall(job_key(job_id))
         return {k.decode(): v.decode() for k, v in record.items()}
 
+    def memory_use(self) -> float | None:
+        """Used memory as a fraction of maxmemory; None when Redis has no limit."""
+        info = self.redis.info("memory")
+        limit = int(info.get("maxmemory", 0))
+        return int(info["used_memory"]) / limit if limit else None
+
+    def forget_job(self, job_id: str) -> bool:
+        keys = [job_key(job_id), results_key(job_id), errors_key(job_id), attempts_key(job_id)]
+        pipe = self.redis.pipeline()
+        pipe.delete(*keys)
+        pipe.zrem(JOBS_INDEX, job_id)
+        return bool(pipe.execute()[0])
+
     def labelled_paths(self, job_id: str) -> set[str]:
         return {k.decode() for k in self.redis.hkeys(results_key(job_id))}
 

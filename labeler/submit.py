@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labeler.bundle import ModelBundle
-from labeler.errors import LabelerError
+from labeler.errors import LabelerError, ServiceError
 from labeler.jobstore import JobStore
 from labeler.scan import ScannedFile, chunk_files, scan_images
 from labeler.settings import Settings
@@ -42,6 +42,7 @@ def submit_folder(
     """Scan `root` and enqueue it as a new job, or with `resume`, enqueue only the images that
     job has not labelled yet (new ones and failed ones), keeping its results."""
     root = root.resolve()
+    _check_room(store)
     files = scan_images(root)
     if not files:
         raise LabelerError(f"no images under {root} (looked for jpg, png, bmp, gif, webp, tiff)")
@@ -91,6 +92,18 @@ def submit_files(
                                         "interval_step": 0.5, "interval_max": 3})
     return Submission(job_id, len(files), len(chunks), queue, str(root),
                       time.perf_counter() - started)
+
+
+FULL_ENOUGH = 0.9
+
+
+def _check_room(store: JobStore) -> None:
+    """Refuse a new job while Redis is nearly full, rather than fail halfway through it."""
+    use = store.memory_use()
+    if use is not None and use >= FULL_ENOUGH:
+        raise ServiceError(
+            f"Redis is {use:.0%} full (maxmemory): free space with 'labeler forget JOB', "
+            "a shorter LABELER_RESULT_TTL, or a larger LABELER_REDIS_MAXMEMORY")
 
 
 def _unlabelled(store: JobStore, job_id: str, root: Path, files: list[ScannedFile]):
