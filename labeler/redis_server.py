@@ -40,8 +40,11 @@ def connect(url: str, patient: bool = False) -> redis.Redis:
         kwargs = {"retry": Retry(ExponentialBackoff(cap=5.0, base=0.25), 16),
                   "retry_on_error": [redis.ConnectionError, redis.TimeoutError,
                                      redis.BusyLoadingError, redis.OutOfMemoryError]}
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
-                                  **kwargs)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
+                                      **kwargs)
+    except ValueError as exc:
+        raise ServiceError(f"LABELER_REDIS_URL {_safe(url)!r} is not a Redis URL: {exc}") from None
     try:
         client.ping()
     except redis.AuthenticationError:
