@@ -4,6 +4,8 @@
     labeler:job:{id}:results   hash   item path -> JSON {label, confidence, margin, top_k, model}
     labeler:job:{id}:errors    hash   item path -> "reason: detail"
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
+    labeler:job:{id}:stages    hash   seconds summed over chunks: queue_wait, decode, infer, write
+    labeler:job:{id}:batches   hash   inference batch size -> how many batches had it
     labeler:jobs               zset   job id by creation time
     labeler:worker:{name}      string JSON description, expires unless refreshed
     labeler:worker-activity:{name}  string time of the worker's last task start or end
@@ -43,6 +45,14 @@ def results_key(job_id: str) -> str:
 
 def errors_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:errors"
+
+
+def stages_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:stages"
+
+
+def batches_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:batches"
 
 
 def attempts_key(job_id: str) -> str:
@@ -133,7 +143,8 @@ class JobStore:
         return int(info["used_memory"]) / limit if limit else None
 
     def forget_job(self, job_id: str) -> bool:
-        keys = [job_key(job_id), results_key(job_id), errors_key(job_id), attempts_key(job_id)]
+        keys = [job_key(job_id), results_key(job_id), errors_key(job_id), attempts_key(job_id),
+                stages_key(job_id), batches_key(job_id)]
         pipe = self.redis.pipeline()
         pipe.delete(*keys)
         pipe.zrem(JOBS_INDEX, job_id)
@@ -158,10 +169,16 @@ class JobStore:
         self.redis.hsetnx(job_key(job_id), "started", time.time())
 
     def record_chunk(
-        self, job_id: str, results: dict[str, dict], errors: dict[str, str]
+        self, job_id: str, results: dict[str, dict], errors: dict[str, str],
+        stages: dict[str, float] | None = None, batch_sizes: list[int] | None = None,
     ) -> JobProgress | None:
-        """Write one chunk's outcome in one round trip; idempotent for a retried chunk."""
+        """Write one chunk's outcome in one round trip; idempotent for a retried chunk (its
+        stage timings, which are only for benchmarks, do add up again)."""
         pipe = self.redis.pipeline()
+        for stage, seconds in (stages or {}).items():
+            pipe.hincrbyfloat(stages_key(job_id), stage, seconds)
+        for size in batch_sizes or []:
+            pipe.hincrby(batches_key(job_id), str(size), 1)
         if results:
             pipe.hset(results_key(job_id), mapping={
                 path: json.dumps(value, separators=(",", ":")) for path, value in results.items()
@@ -170,7 +187,8 @@ class JobStore:
         if errors:
             pipe.hset(errors_key(job_id), mapping=errors)
             pipe.hdel(results_key(job_id), *errors)
-        for key in (job_key(job_id), results_key(job_id), errors_key(job_id)):
+        for key in (job_key(job_id), results_key(job_id), errors_key(job_id),
+                    stages_key(job_id), batches_key(job_id)):
             pipe.expire(key, self.ttl)
         pipe.execute()
         progress = self.progress(job_id)
@@ -205,6 +223,15 @@ class JobStore:
                 yield path, json.loads(results[path]), None
             else:
                 yield path, None, errors[path]
+
+    def add_stage_time(self, job_id: str, stage: str, seconds: float) -> None:
+        self.redis.hincrbyfloat(stages_key(job_id), stage, seconds)
+
+    def stage_times(self, job_id: str) -> tuple[dict[str, float], dict[int, int]]:
+        """Seconds per pipeline stage summed over chunks, and the batch-size histogram."""
+        stages = {k.decode(): float(v) for k, v in self.redis.hgetall(stages_key(job_id)).items()}
+        batches = {int(k): int(v) for k, v in self.redis.hgetall(batches_key(job_id)).items()}
+        return stages, batches
 
     def count_attempt(self, job_id: str, chunk: int) -> int:
         pipe = self.redis.pipeline()

@@ -86,7 +86,8 @@ def submit_files(
                 items = [inline_item(f.path, (root / f.path).read_bytes()) for f in chunk]
             else:
                 items = [f.path for f in chunk]
-            app.send_task(TASK_NAME, args=[job_id, index, items], queue=queue,
+            app.send_task(TASK_NAME, args=[job_id, index, items],
+                          kwargs={"sent_at": time.time()}, queue=queue,
                           producer=producer, retry=True,
                           retry_policy={"max_retries": 10, "interval_start": 0.2,
                                         "interval_step": 0.5, "interval_max": 3})

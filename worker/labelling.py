@@ -8,6 +8,7 @@ it never stops the chunk.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -26,6 +27,8 @@ class ChunkOutcome:
     results: dict[str, dict] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=list)
+    infer_seconds: float = 0.0
+    total_seconds: float = 0.0
 
 
 class DecodePool:
@@ -77,6 +80,7 @@ def label_chunk(
         except DecodeError as exc:
             return name, None, str(exc)
 
+    started = time.perf_counter()
     items = list(items)
     names: list[str] = []
     pixels: list[np.ndarray] = []
@@ -95,11 +99,14 @@ def label_chunk(
             names, pixels = [], []
     if pixels:
         _infer(names, pixels, run, classes, model_id, top_k, outcome)
+    outcome.total_seconds = time.perf_counter() - started
     return outcome
 
 
 def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
+    started = time.perf_counter()
     probs = run(np.stack(pixels))
+    outcome.infer_seconds += time.perf_counter() - started
     outcome.batch_sizes.append(len(names))
     k = max(1, min(top_k, probs.shape[1]))
     order = np.argsort(-probs, axis=1)[:, :k]

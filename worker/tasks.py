@@ -10,6 +10,7 @@ import base64
 import binascii
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,9 @@ def _mark_activity(task=None, **_kwargs) -> None:
 
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
-def label_chunk_task(self, job_id: str, chunk: int, items: list) -> dict:
+def label_chunk_task(self, job_id: str, chunk: int, items: list,
+                     sent_at: float | None = None) -> dict:
+    started = time.time()
     rt = runtime()
     record = rt.store.job_record(job_id)
     if not record:
@@ -114,7 +117,13 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list) -> dict:
         log.exception("chunk %s/%d failed (attempt %d)", job_id, chunk, attempt)
         raise self.retry(exc=exc, countdown=2**attempt, max_retries=None) from None
     outcome.errors.update(refused)
-    rt.store.record_chunk(job_id, outcome.results, outcome.errors)
+    stages = {"queue_wait": max(0.0, started - sent_at) if sent_at else 0.0,
+              "infer": outcome.infer_seconds,
+              "decode": outcome.total_seconds - outcome.infer_seconds,
+              "write": 0.0, "chunks": 1}
+    write_started = time.perf_counter()
+    rt.store.record_chunk(job_id, outcome.results, outcome.errors, stages, outcome.batch_sizes)
+    rt.store.add_stage_time(job_id, "write", time.perf_counter() - write_started)
     return {"labelled": len(outcome.results), "failed": len(outcome.errors),
             "batches": outcome.batch_sizes}
 

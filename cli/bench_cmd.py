@@ -1,0 +1,114 @@
+"""`labeler bench model|decode|pipeline`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from labeler.bundle import load_bundle
+from labeler.cli.context import Context
+from labeler.cli.progress import ProgressPrinter
+
+
+def _render(rows: list[dict], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    click.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).rjust(w)
+                             for c, w in zip(columns, widths, strict=True)))
+
+
+def _batch_list(_ctx, _param, value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("use comma-separated integers, e.g. 1,8,32") from None
+
+
+@click.group()
+def bench() -> None:
+    """Measure the engine, the decoder and the whole pipeline on this machine."""
+
+
+@bench.command("model")
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@click.option("--batch-sizes", default="1,8,32,128,512", show_default=True,
+              callback=_batch_list)
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
+              help="ONNX Runtime threads (0: all cores).")
+@click.option("--no-keras", is_flag=True, help="Skip the Keras predict reference.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
+def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> None:
+    """Images/s of each precision x batch size x provider (and Keras predict)."""
+    from labeler.bench.model_bench import bench_model
+
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    rows = bench_model(bundle, batch_sizes, keras=not no_keras, threads=threads,
+                       progress=lambda s: click.echo(f"  measuring {s}", err=True))
+    _render(rows, as_json, ["engine", "provider", "precision", "batch", "ms_per_batch",
+                            "ms_p10", "ms_p90", "images_per_second"])
+    if plot:
+        from labeler.bench.plots import plot_model
+
+        plot_model(rows, plot)
+
+
+@bench.command("decode")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--size", type=click.IntRange(8), default=32, show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="Use at most this many images.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_decode_cmd(folder, size, limit, as_json) -> None:
+    """Decode-and-resize images/s, one core and all cores, with and without JPEG draft."""
+    from labeler.bench.decode_bench import bench_decode
+
+    rows = bench_decode(folder, (size, size), limit)
+    _render(rows, as_json, ["draft", "images", "cores", "per_core_images_per_second",
+                            "all_cores_images_per_second"])
+
+
+@bench.command("pipeline")
+@click.argument("folder", required=False,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--synthetic", type=click.IntRange(1), help="Generate this many 32x32 JPEGs.")
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@click.option("--precision", default="fp32", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_pipeline_cmd(folder, synthetic, model, precision, as_json) -> None:
+    """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
+    from labeler.bench.pipeline_bench import bench_pipeline, synthetic_folder
+    from labeler.local_workers import ensure_local_worker
+
+    if (folder is None) == (synthetic is None):
+        raise click.UsageError("give a FOLDER or --synthetic N")
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    folder = folder or synthetic_folder(synthetic)
+    printer = ProgressPrinter()
+
+    def ensure_worker(queue: str) -> None:
+        if ctx.embedded:
+            ensure_local_worker(ctx.store, ctx.settings, queue, bundle.path, precision,
+                                ctx.redis_url)
+
+    result = bench_pipeline(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
+                            ensure_worker, on_progress=printer.update)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"\n{result['images']:,} images in {result['wall_seconds']:.2f} s: "
+               f"{result['images_per_second']:,.0f} images/s "
+               f"({result['fraction_of_ceiling']:.0%} of the serial ceiling "
+               f"{result['serial_ceiling']:,.0f} = {result['cores']} / (1/decode "
+               f"{result['decode_per_core']:,.0f} + 1/model {result['model_per_core']:,.0f}))")
+    click.echo(f"enqueue: {result['enqueue_images_per_second']:,.0f} images/s")
+    click.echo("time per stage, summed over chunks (s): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in result["stage_seconds"].items() if k != "chunks"))
+    click.echo("batch sizes: " + ", ".join(f"{k}x{v}" for k, v in result["batch_sizes"].items()))

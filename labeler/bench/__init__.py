@@ -1,0 +1,1 @@
+"""Benchmarks behind `labeler bench`: each returns plain dicts; the CLI renders them."""

@@ -1,0 +1,73 @@
+"""End to end through Redis and the running workers, beside the decode-only and model-only
+ceilings measured in the same run."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from labeler.bench.decode_bench import bench_decode
+from labeler.bench.timing import time_repeated
+from labeler.bundle import ModelBundle
+from labeler.jobstore import JobStore
+from labeler.settings import Settings
+from labeler.submit import submit_folder
+from labeler.waiting import wait_for_job
+from labeler.worker.engine import InferenceEngine
+
+
+def synthetic_folder(count: int, size: tuple[int, int] = (32, 32)) -> Path:
+    """`count` small JPEGs of smooth noise in a temporary folder."""
+    root = Path(tempfile.mkdtemp(prefix="labeler-bench-"))
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"{i:07d}.jpg", quality=90)
+    return root
+
+
+def model_ceiling(bundle: ModelBundle, precision: str, batch: int = 64) -> float:
+    """Images/s of the engine on one core (one ORT thread)."""
+    engine = InferenceEngine(bundle, precision, "cpu", threads=1)
+    pixels = np.random.default_rng(0).integers(
+        0, 256, (batch, *bundle.input_size, 3), dtype=np.uint8)
+    return batch / time_repeated(lambda: engine.run(pixels), repeats=5)["median_s"]
+
+
+def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: Path,
+                   bundle: ModelBundle, precision: str, ensure_worker: Callable[[str], None],
+                   on_progress=lambda job: None) -> dict:
+    cores = os.cpu_count() or 1
+    decode = bench_decode(folder, bundle.input_size, limit=2000, workers=1)[0]
+    decode_per_core = decode["per_core_images_per_second"]
+    engine_precision = precision if precision != "auto" else "fp32"
+    model_per_core = model_ceiling(bundle, engine_precision)
+    serial_ceiling = cores / (1 / decode_per_core + 1 / model_per_core)
+
+    warm = submit_folder(store, redis_url, settings, folder, bundle, precision)
+    ensure_worker(warm.queue)
+    wait_for_job(store, warm.job_id, timeout=600)  # workers are warm from here on
+    started = time.perf_counter()
+    job = submit_folder(store, redis_url, settings, folder, bundle, precision)
+    final = wait_for_job(store, job.job_id, on_progress=on_progress, timeout=3600)
+    wall = time.perf_counter() - started
+    stages, batches = store.stage_times(job.job_id)
+    return {
+        "images": final.total, "labelled": final.labelled, "failed": final.failed,
+        "cores": cores, "wall_seconds": round(wall, 3),
+        "images_per_second": round(final.total / wall, 1),
+        "enqueue_seconds": round(job.enqueue_seconds, 4),
+        "enqueue_images_per_second": round(final.total / job.enqueue_seconds, 1),
+        "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
+        "batch_sizes": dict(sorted(batches.items())),
+        "decode_per_core": decode_per_core, "model_per_core": round(model_per_core, 1),
+        "serial_ceiling": round(serial_ceiling, 1),
+        "fraction_of_ceiling": round(final.total / wall / serial_ceiling, 3),
+        "job": job.job_id,
+    }
