@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import click
@@ -79,7 +80,8 @@ def bench_decode_cmd(folder, size, limit, as_json) -> None:
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--synthetic", type=click.IntRange(1), help="Generate this many 32x32 JPEGs.")
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
-@click.option("--precision", default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(("auto", "fp32", "fp16", "int8")),
+              default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def bench_pipeline_cmd(folder, synthetic, model, precision, as_json) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
@@ -98,8 +100,12 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, as_json) -> None:
             ensure_local_worker(ctx.store, ctx.settings, queue, bundle.path, precision,
                                 ctx.redis_url)
 
-    result = bench_pipeline(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
-                            ensure_worker, on_progress=printer.update)
+    try:
+        result = bench_pipeline(ctx.store, ctx.redis_url, ctx.settings, folder, bundle,
+                                precision, ensure_worker, on_progress=printer.update)
+    finally:
+        if synthetic:
+            shutil.rmtree(folder, ignore_errors=True)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -19,7 +19,7 @@ from labeler.jobstore import JobStore
 from labeler.settings import Settings
 from labeler.submit import submit_folder
 from labeler.waiting import wait_for_job
-from labeler.worker.engine import InferenceEngine
+from labeler.worker.engine import InferenceEngine, choose_providers, default_precision
 
 
 def synthetic_folder(count: int, size: tuple[int, int] = (32, 32)) -> Path:
@@ -46,7 +46,9 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
     cores = os.cpu_count() or 1
     decode = bench_decode(folder, bundle.input_size, limit=2000, workers=1)[0]
     decode_per_core = decode["per_core_images_per_second"]
-    engine_precision = precision if precision != "auto" else "fp32"
+    engine_precision = precision
+    if precision == "auto":  # what a worker on this machine resolves it to
+        engine_precision = default_precision(bundle, choose_providers("auto"))
     model_per_core = model_ceiling(bundle, engine_precision)
     serial_ceiling = cores / (1 / decode_per_core + 1 / model_per_core)
 
