@@ -47,13 +47,13 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
         bundle.variant_path(precision)
     job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
                         top_k, inline, resume)
-    spawned = False
+    spawned = None
     if ctx.embedded and not no_spawn:
         spawned = ensure_local_worker(
             ctx.store, ctx.settings, job.queue, bundle.path, precision, ctx.redis_url)
     if as_json and not wait:
         click.echo(json.dumps({"job": job.job_id, "total": job.total, "chunks": job.chunks,
-                               "queue": job.queue, "spawned_worker": spawned}))
+                               "queue": job.queue, "spawned_worker": spawned is not None}))
     elif not as_json:
         click.echo(f"job {job.job_id}: {job.total:,} images in {job.chunks} chunks "
                    f"(queued in {job.enqueue_seconds:.2f} s)", err=wait)
@@ -62,7 +62,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
                        f"{' --model ' + str(bundle.path) if model else ''}", err=True)
     if not wait:
         return
-    final = _wait(ctx, job.job_id, as_json, timeout, bundle.path, no_spawn)
+    final = _wait(ctx, job.job_id, as_json, timeout, bundle.path, no_spawn, spawned)
     if output:
         write_results(ctx.store.iter_items(job.job_id), output)
     if show:
@@ -77,25 +77,36 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
 
 
 def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None, bundle_path: Path,
-          no_spawn: bool) -> JobProgress:
+          no_spawn: bool, spawned) -> JobProgress:
     from labeler.local_workers import ensure_local_worker
     from labeler.waiting import wait_for_job
 
     printer = ProgressPrinter()
+    workers = [spawned] if spawned else []
+
+    def progress(job: JobProgress) -> None:
+        failures = [w.startup_failure() for w in workers]
+        if job.done == 0 and all(failures) and failures:
+            raise LabelerError(failures[-1])
+        if not quiet:
+            printer.update(job)
 
     def idle(job: JobProgress) -> None:
         if not ctx.store.workers(job.record.get("queue")):
-            if ctx.embedded and not no_spawn and ensure_local_worker(
-                    ctx.store, ctx.settings, job.record["queue"], bundle_path,
-                    job.record["precision"], ctx.redis_url):
+            started = None
+            if ctx.embedded and not no_spawn:
+                started = ensure_local_worker(ctx.store, ctx.settings, job.record["queue"],
+                                              bundle_path, job.record["precision"],
+                                              ctx.redis_url)
+            if started:
+                workers.append(started)
                 click.echo("\nno worker online: started a local one", err=True)
                 return
             click.echo(f"\nwaiting: no worker online for {job.record.get('queue')}", err=True)
 
     try:
         final = wait_for_job(ctx.store, job_id, on_idle=idle, on_outage=ctx.revive_redis,
-                             timeout=timeout,
-                             on_progress=(lambda job: None) if quiet else printer.update)
+                             timeout=timeout, on_progress=progress)
     except LabelerError as exc:
         click.echo(f"\nError: {exc}", err=True)
         sys.exit(EXIT_UNFINISHED)

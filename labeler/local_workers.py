@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from labeler.jobstore import JobStore
@@ -20,9 +21,22 @@ def default_concurrency() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+@dataclass
+class LocalWorker:
+    process: subprocess.Popen
+    log: Path
+
+    def startup_failure(self) -> str | None:
+        """Why the worker failed, when it exited with an error."""
+        if self.process.poll() in (None, 0):
+            return None
+        lines = self.log.read_text(errors="replace").strip().splitlines()
+        return f"the local worker failed: {lines[-1] if lines else 'no output'} (log: {self.log})"
+
+
 def spawn_local_worker(
     settings: Settings, model: Path, precision: str, redis_url: str
-) -> subprocess.Popen:
+) -> LocalWorker:
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_file = logs / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
@@ -31,19 +45,21 @@ def spawn_local_worker(
         sys.executable, "-m", "labeler.cli.main", "worker", "--model", str(model),
         "--precision", precision, "--idle-exit", str(settings.worker_idle_exit),
     ]
+    # Started in LABELER_HOME: from a source checkout, `python -m` would otherwise import the
+    # checkout's folders instead of the installed package.
     with open(log_file, "ab") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, close_fds=True,
+            env=env, cwd=settings.home, start_new_session=True, close_fds=True,
         )
+    return LocalWorker(process, log_file)
 
 
 def ensure_local_worker(
     store: JobStore, settings: Settings, queue: str, model: Path, precision: str, redis_url: str
-) -> bool:
-    """Start a worker for `queue` unless one is online; True when one was started."""
+) -> LocalWorker | None:
+    """Start a worker for `queue` unless one is online; the started worker, if any."""
     # A worker takes a few seconds to announce itself; don't start a second one meanwhile.
     if store.workers(queue) or not store.claim_spawn(queue, seconds=30):
-        return False
-    spawn_local_worker(settings, model, precision, redis_url)
-    return True
+        return None
+    return spawn_local_worker(settings, model, precision, redis_url)

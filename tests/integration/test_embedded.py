@@ -31,3 +31,20 @@ def test_submit_starts_redis_and_a_worker_and_labels_the_examples():
     finally:
         stop_redis(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_local_worker_that_cannot_start_is_reported_not_waited_for(bundle, tmp_path):
+    home = Path(tempfile.mkdtemp(prefix="lbe-", dir="/tmp"))
+    broken = tmp_path / "bundle"
+    shutil.copytree(bundle.path, broken)
+    for name in ("model.onnx", "model.fp16.onnx", "model.int8.onnx"):
+        with open(broken / name, "ab") as fh:
+            fh.write(b"\0")
+    try:
+        proc = run_cli(["submit", str(REPO / "examples" / "images"), "--model", str(broken),
+                        "--wait", "--timeout", "60"], cli_env(home), timeout=120)
+        assert proc.returncode == 1
+        assert "local worker failed" in proc.stderr and "SHA-256" in proc.stderr
+    finally:
+        stop_redis(home)
+        shutil.rmtree(home, ignore_errors=True)
