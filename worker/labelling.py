@@ -42,17 +42,20 @@ class DecodePool:
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         """Results of `fn` in order; a `TimeoutError` instance for an item that timed out."""
+        items = list(items)
         futures = [self.executor.submit(fn, item) for item in items]
-        stuck = False
-        for future in futures:
+        for i, future in enumerate(futures):
             try:
                 yield future.result(timeout=self.timeout)
             except FutureTimeout:
-                stuck = True
                 yield TimeoutError()
-        if stuck:
-            self.executor.shutdown(wait=False)
-            self.executor = ThreadPoolExecutor(max_workers=self.threads)
+                # A thread is stuck in item i: hand everything not yet done to a fresh pool,
+                # or it would wait (and time out) behind the stuck one.
+                pending = [j for j in range(i + 1, len(futures)) if not futures[j].done()]
+                self.executor.shutdown(wait=False, cancel_futures=True)
+                self.executor = ThreadPoolExecutor(max_workers=self.threads)
+                for j in pending:
+                    futures[j] = self.executor.submit(fn, items[j])
 
 
 def inline_item(path: str, data: bytes) -> list[str]:

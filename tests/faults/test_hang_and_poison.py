@@ -14,12 +14,16 @@ def test_a_hanging_read_fails_its_item_and_the_rest_is_labelled(
 ):
     for i in range(30):
         write_image(tmp_path / f"ok{i:02d}.jpg", seed=i)
-    os.mkfifo(tmp_path / "stuck.jpg")  # opening it blocks forever: no writer ever comes
-    worker = start_worker(cli_env(labeler_home, redis_url), "--decode-timeout", "2")
+    # Opening a FIFO blocks forever: no writer ever comes.
+    os.mkfifo(tmp_path / "stuck.jpg")
+    os.mkfifo(tmp_path / "stuck2.jpg")
+    worker = start_worker(cli_env(labeler_home, redis_url), "--decode-timeout", "2",
+                          "--decode-threads", "1")
     try:
         wait_for_workers(store)
         queue = store.workers()[0]["queue"]
-        items = ["ok00.jpg", "stuck.jpg", *[f"ok{i:02d}.jpg" for i in range(1, 30)]]
+        items = ["ok00.jpg", "stuck.jpg", *[f"ok{i:02d}.jpg" for i in range(1, 15)],
+                 "stuck2.jpg", *[f"ok{i:02d}.jpg" for i in range(15, 30)]]
         store.create_job("hang", len(items), root=str(tmp_path), queue=queue, top_k=1)
         configure(redis_url).send_task(TASK_NAME, args=["hang", 0, items], queue=queue)
         job = wait_for_job(store, "hang", timeout=60)
@@ -30,9 +34,9 @@ def test_a_hanging_read_fails_its_item_and_the_rest_is_labelled(
         assert worker.poll() is None
     finally:
         stop_process(worker, timeout=5)
-    assert (job.labelled, job.failed) == (30, 1)
+    assert (job.labelled, job.failed) == (30, 2)  # only the stuck files fail
     errors = {path: err for path, _, err in store.iter_items("hang") if err}
-    assert errors["stuck.jpg"].startswith("timeout")
+    assert all(errors[name].startswith("timeout") for name in ("stuck.jpg", "stuck2.jpg"))
     assert after.labelled == 1
 
 

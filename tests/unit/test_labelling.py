@@ -1,0 +1,36 @@
+import os
+
+import numpy as np
+
+from labeler.worker.labelling import DecodePool, label_chunk
+from tests.conftest import write_image
+
+CLASSES = ("a", "b", "c")
+
+
+def _run(pixels):
+    probs = np.tile(np.array([0.2, 0.7, 0.1], np.float32), (len(pixels), 1))
+    return probs
+
+
+def test_results_carry_top_k_margin_and_model_and_batches_are_bounded(tmp_path):
+    items = [(f"{i}.png", str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(10)]
+    items.append(("bad.png", b"not an image"))
+    out = label_chunk(items, _run, CLASSES, (32, 32), "m:fp32:abc", 2, 4, DecodePool(2, 5))
+    assert out.batch_sizes == [4, 4, 2]
+    assert out.errors == {"bad.png": "not-an-image: unknown or unsupported format"}
+    first = out.results["0.png"]
+    assert first["label"] == "b" and first["confidence"] == 0.7
+    assert first["top_k"] == [["b", 0.7], ["a", 0.2]]
+    assert abs(first["margin"] - 0.5) < 1e-6 and first["model"] == "m:fp32:abc"
+
+
+def test_a_stuck_decode_fails_only_its_item_even_with_one_thread(tmp_path):
+    items = [(f"{i}.png", str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(4)]
+    os.mkfifo(tmp_path / "stuck.png")
+    items.insert(1, ("stuck.png", str(tmp_path / "stuck.png")))
+    out = label_chunk(items, _run, CLASSES, (32, 32), "m", 1, 64, DecodePool(1, 0.5))
+    assert list(out.errors) == ["stuck.png"] and out.errors["stuck.png"].startswith("timeout")
+    assert len(out.results) == 4
+    with open(os.open(tmp_path / "stuck.png", os.O_RDWR), "wb"):
+        pass  # give the abandoned thread its data so it ends
