@@ -28,6 +28,8 @@ def image_folder(tmp_path):
         write_image(root / f"class{i % 3}" / f"img{i:03d}.jpg", seed=i)
     for i in range(10):
         write_image(root / "png" / f"p{i}.PNG", seed=1000 + i, size=(50, 40), fmt="PNG")
+    write_image(root / "ünï cödé" / "phöto (1) #2.JPG", seed=500)  # odd names survive
+    write_image(root / "a" / "b" / "c" / "d" / "deep.webp", seed=501, fmt="WEBP")
     (root / "notes.txt").write_text("ignored")
     whole = write_image(root / "tmp.jpg", seed=7, size=(256, 256)).read_bytes()
     (root / "tmp.jpg").unlink()
@@ -45,12 +47,12 @@ def test_submit_wait_labels_every_image_like_a_direct_onnx_run(
     proc = run_cli(["submit", str(image_folder), "--wait", "--json", "-o", str(out)], env)
     assert proc.returncode == 3, proc.stderr  # finished, with some failed items
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert (summary["total"], summary["labelled"], summary["failed"]) == (163, 160, 3)
+    assert (summary["total"], summary["labelled"], summary["failed"]) == (165, 162, 3)
     assert summary["state"] == "done"
 
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0])[:4] == ["path", "label", "confidence", "error"]
-    assert len(rows) == 163 and len({r["path"] for r in rows}) == 163
+    assert len(rows) == 165 and len({r["path"] for r in rows}) == 165
     failed = {r["path"]: r["error"] for r in rows if r["error"]}
     assert set(failed) == set(CORRUPT)
     assert failed["bad/empty.jpg"].startswith("empty")
@@ -75,7 +77,7 @@ def test_status_and_results_from_another_shell(
 
     status = json.loads(run_cli(["status", job_id, "--json"], env).stdout)
     assert (status["total"], status["labelled"], status["failed"], status["state"]) == (
-        163, 160, 3, "done")
+        165, 162, 3, "done")
 
     overview = json.loads(run_cli(["status", "--json"], env).stdout)
     assert job_id in [j["job"] for j in overview["jobs"]]
@@ -85,11 +87,11 @@ def test_status_and_results_from_another_shell(
     assert run_cli(["results", job_id, "-o", str(tmp)], env).returncode == 0
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     labelled = [x for x in lines if not x["error"]]
-    assert len(lines) == 163 and all(len(x["top_k"]) == 2 for x in labelled)
+    assert len(lines) == 165 and all(len(x["top_k"]) == 2 for x in labelled)
     assert all(x["margin"] >= 0 and x["model"].startswith("cifar10") for x in labelled)
 
     stdout_csv = run_cli(["results", job_id], env).stdout
-    assert len(list(csv.DictReader(io.StringIO(stdout_csv)))) == 163
+    assert len(list(csv.DictReader(io.StringIO(stdout_csv)))) == 165
 
 
 def test_inline_transport_labels_images_the_worker_cannot_see(
@@ -98,7 +100,7 @@ def test_inline_transport_labels_images_the_worker_cannot_see(
     env = cli_env(labeler_home, redis_url)
     proc = run_cli(["submit", str(image_folder), "--inline", "--wait", "--json"], env)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert (summary["labelled"], summary["failed"]) == (160, 3)
+    assert (summary["labelled"], summary["failed"]) == (162, 3)
     assert store.job_record(summary["job"])["transport"] == "inline"
 
 
