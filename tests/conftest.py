@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from PIL import Image
 
 from labeler.bundle import load_bundle
 from labeler.jobstore import JobStore
-from labeler.redis_server import connect, ensure_redis, stop_redis
+from labeler.redis_server import connect, ensure_redis, server_binary, stop_redis
 from labeler.settings import DEFAULT_BUNDLE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,3 +115,25 @@ def write_image(path: Path, seed: int, size=(32, 32), fmt: str | None = None, mo
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels, "RGB").convert(mode).save(path, format=fmt)
     return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def acl_redis(tmp_path):
+    """A TCP Redis on loopback with the default user off and user labeler / s3cret-pass."""
+    port = _free_port()
+    conf = tmp_path / "redis.conf"
+    conf.write_text("\n".join([
+        f"port {port}", "bind 127.0.0.1", "protected-mode yes", f"dir {tmp_path}",
+        "user default off", "user labeler on >s3cret-pass ~* &* +@all", "",
+    ]))
+    server = subprocess.Popen([server_binary(), str(conf)], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    yield port
+    server.terminate()
+    server.wait()

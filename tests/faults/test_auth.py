@@ -2,35 +2,10 @@
 path works with the right credentials and fails with one line with the wrong ones."""
 
 import json
-import socket
-import subprocess
-import time
 
 import pytest
 
-from labeler.redis_server import server_binary
 from tests.conftest import REPO, cli_env, run_cli, start_worker, stop_process
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def acl_redis(tmp_path):
-    port = _free_port()
-    conf = tmp_path / "redis.conf"
-    conf.write_text("\n".join([
-        f"port {port}", "bind 127.0.0.1", "protected-mode yes", f"dir {tmp_path}",
-        "user default off", "user labeler on >s3cret-pass ~* &* +@all", "",
-    ]))
-    server = subprocess.Popen([server_binary(), str(conf)], stdout=subprocess.DEVNULL)
-    time.sleep(0.5)
-    yield port
-    server.terminate()
-    server.wait()
 
 
 def test_acl_user_with_password_labels_through_a_url(acl_redis, labeler_home):

@@ -1,0 +1,31 @@
+"""`labeler doctor`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from labeler.settings import get_settings
+
+
+@click.command()
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", is_flag=True, help="No output; exit 1 if any check fails "
+              "(for container health checks).")
+def doctor(model, as_json, quiet) -> None:
+    """Check Redis (reachability, auth, settings), workers, providers and the model bundle."""
+    from labeler.doctor import FAIL, run_checks
+
+    checks = run_checks(get_settings(), model)
+    if as_json:
+        click.echo(json.dumps([c.as_dict() for c in checks], indent=2))
+    elif not quiet:
+        for check in checks:
+            click.echo(f"[{check.status:4s}] {check.name}: {check.detail}")
+            if check.fix:
+                click.echo(f"       fix: {check.fix}")
+    sys.exit(1 if any(c.status == FAIL for c in checks) else 0)

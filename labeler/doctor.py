@@ -1,0 +1,108 @@
+"""`labeler doctor`: what this machine and its Redis look like to labeler, and what to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeler.errors import LabelerError
+from labeler.settings import Settings
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def run_checks(settings: Settings, model: Path | None = None) -> list[Check]:
+    checks = [_bundle(model or settings.model), _providers()]
+    store, redis_check = _redis(settings)
+    checks.append(redis_check)
+    if store is not None:
+        checks += [_redis_safety(store), _workers(store)]
+    return checks
+
+
+def _bundle(path: Path) -> Check:
+    from labeler.bundle import load_bundle
+
+    try:
+        bundle = load_bundle(path)
+        for precision in bundle.variants:
+            bundle.verified_bytes(precision)
+    except LabelerError as exc:
+        return Check("model bundle", FAIL, str(exc),
+                     "point LABELER_MODEL or --model at a bundle made by 'labeler export'")
+    return Check("model bundle", OK, f"{bundle.name} at {bundle.path}: "
+                 f"{', '.join(bundle.variants)} verified, {len(bundle.classes)} classes")
+
+
+def _providers() -> Check:
+    import onnxruntime as ort
+
+    from labeler.worker.engine import choose_providers, gpu_present, tensorrt_present
+
+    available = ort.get_available_providers()
+    chosen = choose_providers("auto")
+    detail = (f"onnxruntime {ort.__version__}; auto uses {', '.join(chosen)}; "
+              f"GPU driver {'found' if gpu_present() else 'not found'}, TensorRT library "
+              f"{'found' if tensorrt_present() else 'not found'}")
+    if gpu_present() and "CUDAExecutionProvider" not in available:
+        return Check("providers", WARN, detail,
+                     "a GPU is present but this onnxruntime has no CUDA: pip install "
+                     "onnxruntime-gpu")
+    return Check("providers", OK, detail)
+
+
+def _redis(settings: Settings):
+    from labeler.jobstore import JobStore
+    from labeler.redis_server import connect, redis_url
+
+    try:
+        url = redis_url(settings)
+        store = JobStore(connect(url))
+    except LabelerError as exc:
+        return None, Check("redis", FAIL, str(exc),
+                           "check LABELER_REDIS_URL (redis://user:password@host:port/db)")
+    info = store.redis.info("server")
+    where = "embedded (unix socket)" if not settings.redis_url else "LABELER_REDIS_URL"
+    return store, Check("redis", OK, f"Redis {info.get('redis_version')} reachable, {where}")
+
+
+def _redis_safety(store) -> Check:
+    import redis
+
+    try:
+        config = {k: v for k, v in store.redis.config_get("*").items()
+                  if k in ("maxmemory-policy", "appendonly", "maxmemory")}
+    except redis.ResponseError as exc:  # managed Redis services often forbid CONFIG
+        return Check("redis settings", WARN, f"cannot read the configuration ({exc})",
+                     "make sure maxmemory-policy is noeviction and persistence is on")
+    problems = []
+    if config.get("maxmemory-policy", "noeviction") != "noeviction":
+        problems.append(f"maxmemory-policy is {config['maxmemory-policy']}: queued work can be "
+                        "evicted; set it to noeviction")
+    if config.get("appendonly") != "yes":
+        problems.append("appendonly is off: a crash loses queued work; set appendonly yes")
+    detail = ", ".join(f"{k} {v}" for k, v in config.items())
+    if problems:
+        return Check("redis settings", WARN, detail, "; ".join(problems))
+    return Check("redis settings", OK, detail)
+
+
+def _workers(store) -> Check:
+    workers = store.workers()
+    if not workers:
+        return Check("workers", WARN, "no worker online",
+                     "start one with 'labeler worker' (labeler submit starts one locally when "
+                     "it runs the embedded Redis)")
+    queues = sorted({q for w in workers for q in w.get("queues", [])})
+    return Check("workers", OK, f"{len(workers)} online, serving {', '.join(queues)}")
