@@ -39,11 +39,11 @@ def bench() -> None:
 @bench.command("model")
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
 @click.option("--batch-sizes", default="1,8,32,128,512", show_default=True,
-              callback=_batch_list)
+              callback=_batch_list, help="Comma-separated batch sizes to time.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
               help="ONNX Runtime threads (0: all cores).")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras predict reference.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
 def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> None:
     """Images/s of each precision x batch size x provider (and Keras predict)."""
@@ -63,9 +63,10 @@ def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> Non
 
 @bench.command("decode")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--size", type=click.IntRange(8), default=32, show_default=True)
+@click.option("--size", type=click.IntRange(8), default=32, show_default=True,
+              help="Side of the decoded image in pixels.")
 @click.option("--limit", type=click.IntRange(1), help="Use at most this many images.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench_decode_cmd(folder, size, limit, as_json) -> None:
     """Decode-and-resize images/s, one core and all cores, with and without JPEG draft."""
     from labeler.bench.decode_bench import bench_decode
@@ -81,8 +82,8 @@ def bench_decode_cmd(folder, size, limit, as_json) -> None:
 @click.option("--synthetic", type=click.IntRange(1), help="Generate this many 32x32 JPEGs.")
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "fp16", "int8")),
-              default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+              default="auto", show_default=True, help="Variant the workers run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench_pipeline_cmd(folder, synthetic, model, precision, as_json) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
     from labeler.bench.pipeline_bench import bench_pipeline, synthetic_folder

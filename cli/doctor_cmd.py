@@ -13,7 +13,7 @@ from labeler.settings import get_settings
 
 @click.command()
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.option("--quiet", is_flag=True, help="No output; exit 1 if any check fails "
               "(for container health checks).")
 def doctor(model, as_json, quiet) -> None:

@@ -27,7 +27,8 @@ EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
 @click.option("--precision", type=click.Choice(("auto", *PRECISIONS)), default="auto",
               show_default=True, help="Model variant; auto lets the worker pick.")
-@click.option("--top-k", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--top-k", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Classes kept with their probabilities per image.")
 @click.option("--inline", is_flag=True, help="Send image bytes in the tasks (remote workers).")
 @click.option("--no-spawn", is_flag=True, help="Never start local workers.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")

@@ -18,11 +18,15 @@ from labeler.bundle import load_bundle
               "MobileNetV2 for small custom datasets (needs --weights).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")
-@click.option("--epochs", type=click.IntRange(1), default=24, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=24, show_default=True,
+              help="Length of the one-cycle schedule.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
+              help="Training batch size.")
 @click.option("--lr", type=float, default=0.2, show_default=True, help="Peak learning rate.")
-@click.option("--cutout", type=click.IntRange(0), default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cutout", type=click.IntRange(0), default=8, show_default=True,
+              help="Side of the cutout square in pixels (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the validation split, the order and the augmentation.")
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="ImageNet weights file for --preset transfer (no downloads happen).")
@@ -70,13 +74,14 @@ def _precision_list(_ctx, _param, value: str) -> tuple[str, ...]:
               path_type=Path), help="Labelled image folder to measure accuracy on.")
 @click.option("--calibration-method", type=click.Choice(("minmax", "entropy", "percentile")),
               default="minmax", show_default=True)
-@click.option("--calibration-size", type=click.IntRange(16), default=512, show_default=True)
+@click.option("--calibration-size", type=click.IntRange(16), default=512, show_default=True,
+              help="Training images used to calibrate INT8.")
 @click.option("--reduce-range/--no-reduce-range", default=True, show_default=True,
               help="7-bit INT8 weights: needed on CPUs without VNNI, harmless elsewhere.")
 @click.option("--min-agreement-fp16", type=click.FloatRange(0, 1), default=0.99,
-              show_default=True)
+              show_default=True, help="Lowest top-1 agreement with Keras FP16 may ship with.")
 @click.option("--min-agreement-int8", type=click.FloatRange(0, 1), default=0.98,
-              show_default=True)
+              show_default=True, help="Lowest top-1 agreement with Keras INT8 may ship with.")
 def export(keras_model, out, precisions, name, data, eval_dir, calibration_method,
            calibration_size, reduce_range, min_agreement_fp16, min_agreement_int8) -> None:
     """Export KERAS_MODEL to an ONNX model bundle and check every variant against Keras."""
@@ -97,7 +102,7 @@ def export(keras_model, out, precisions, name, data, eval_dir, calibration_metho
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--precision", default="fp32", show_default=True)
+@click.option("--precision", default="fp32", show_default=True, help="Variant to evaluate.")
 @click.option("--report", type=click.Path(path_type=Path),
               help="Folder for report.json, confusion.png and reliability.png.")
 def evaluate(bundle, folder, precision, report) -> None:

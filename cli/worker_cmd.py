@@ -22,10 +22,12 @@ from labeler.worker.engine import PROVIDER_CHOICES
 @click.option("--concurrency", type=click.IntRange(1, 256), default=default_concurrency,
               show_default="one per core",
               help="Worker processes, one model session each (on a GPU box: one per GPU).")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True,
+              help="Images per inference call.")
 @click.option("--threads", type=click.IntRange(0, 256), default=1, show_default=True,
               help="ONNX Runtime threads per process (0: ORT decides).")
-@click.option("--decode-threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--decode-threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Decoding threads per process (they overlap with inference).")
 @click.option("--decode-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
               help="Seconds one image may take to decode before it fails with 'timeout'.")
 @click.option("--idle-exit", type=click.IntRange(0), default=0,

@@ -22,3 +22,14 @@ def test_cli_and_worker_import_without_tensorflow():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_flag_reference_is_the_generated_one():
+    from labeler.cli.reference import flag_reference
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("-->\n", readme.index("<!-- flags:start")) + 4
+    end = readme.index("<!-- flags:end -->")
+    assert readme[start:end] == flag_reference(), (
+        "README flag table is stale: regenerate with python -m labeler.cli.reference")

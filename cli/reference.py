@@ -1,0 +1,51 @@
+"""The README's flag reference, generated from the Click commands themselves, so the two never
+drift apart (tests/test_cli_surface.py checks the README holds exactly this text).
+
+    python -m labeler.cli.reference
+"""
+
+from __future__ import annotations
+
+import click
+
+from labeler.cli.main import cli
+
+
+def _commands(group: click.Group, prefix: str = ""):
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def _default(option: click.Option) -> str:
+    if option.is_flag and not option.secondary_opts:
+        return ""
+    if isinstance(option.show_default, str):
+        return option.show_default
+    default = option.default
+    if callable(default) or default is None or default is getattr(click.core, "UNSET", None):
+        return ""
+    if option.is_flag:
+        return option.opts[0] if default else option.secondary_opts[0]
+    return str(default)
+
+
+def flag_reference() -> str:
+    lines = ["| command | option | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, command in _commands(cli):
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.name == "help":
+                continue
+            opts = " / ".join(f"`{o}`" for o in (*param.opts, *param.secondary_opts))
+            meaning = " ".join((param.help or "").split()).replace("|", "\\|")
+            if isinstance(param.type, click.Choice):
+                meaning = f"{meaning} One of: {', '.join(param.type.choices)}.".strip()
+            lines.append(f"| `labeler {name}` | {opts} | {_default(param)} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(flag_reference(), end="")
