@@ -107,14 +107,41 @@ def export(keras_model, out, precisions, name, data, eval_dir, calibration_metho
               help="Folder for report.json, confusion.png and reliability.png.")
 def evaluate(bundle, folder, precision, report) -> None:
     """Accuracy, per-class scores and calibration of BUNDLE on a labelled FOLDER."""
-    from labeler.training.evaluate import evaluate_bundle, write_report
+    from labeler.training.evaluate import evaluate_bundle
 
-    result = evaluate_bundle(load_bundle(bundle), folder, precision)
+    loaded = load_bundle(bundle)
+    result = evaluate_bundle(loaded, folder, precision)
+    render_report(result, loaded.classes, report)
+
+
+def render_report(result: dict, classes: tuple[str, ...], report: Path | None) -> None:
+    from labeler.training.evaluate import write_report
+
     click.echo(f"top-1 {result['top1']:.2%} on {result['images']:,} images, "
-               f"ECE {result['ece']:.2%} ({result['model']})")
+               f"ECE {result['ece']:.2%} (15 bins) ({result['model']})")
     for row in result["per_class"]:
         click.echo(f"  {row['class']:12s} precision {row['precision']:.3f}  "
                    f"recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
     if report:
-        write_report(result, load_bundle(bundle).classes, report)
+        write_report(result, classes, report)
         click.echo(f"report written to {report}")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="Bundle whose class names the job used (default: the shipped one).")
+@click.option("--report", type=click.Path(path_type=Path),
+              help="Folder for report.json, confusion.png and reliability.png.")
+def score(job_id, model, report) -> None:
+    """Accuracy and calibration of JOB_ID's labels, taking each image's class from the folder
+    it sits in (as in train/<class>/... or test/<class>/...)."""
+    from labeler.cli.context import Context
+    from labeler.errors import LabelerError
+    from labeler.training.evaluate import score_job
+
+    ctx = Context()
+    if ctx.store.progress(job_id) is None:
+        raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
+    classes = load_bundle(model or ctx.settings.model).classes
+    render_report(score_job(ctx.store.iter_items(job_id), classes), classes, report)

@@ -16,10 +16,9 @@ from labeler.worker.engine import InferenceEngine
 def evaluate_bundle(
     bundle: ModelBundle, folder: Path, precision: str = "fp32", batch_size: int = 256
 ) -> dict:
+    """Decode a labelled folder (`<class>/<image>`) and score the bundle's predictions."""
     data = load_image_folder(Path(folder), bundle.input_size)
-    if tuple(data.classes) != bundle.classes[: len(data.classes)] and not set(
-        data.classes
-    ) <= set(bundle.classes):
+    if not set(data.classes) <= set(bundle.classes):
         raise LabelerError(f"folder classes {data.classes} are not the bundle's {bundle.classes}")
     # Map folder class indices to the bundle's order, so folders may hold a subset.
     to_bundle = np.array([bundle.classes.index(c) for c in data.classes])
@@ -27,17 +26,43 @@ def evaluate_bundle(
     engine = InferenceEngine(bundle, precision=precision, provider="cpu")
     probs = np.concatenate([engine.run(data.pixels[i : i + batch_size])
                             for i in range(0, len(labels), batch_size)])
-    predicted = probs.argmax(1)
-    ece, bins = expected_calibration_error(probs.max(1), predicted == labels)
-    matrix = confusion_matrix(labels, predicted, len(bundle.classes))
+    return classification_report(labels, probs.argmax(1), probs.max(1), bundle.classes,
+                                 engine.model_id)
+
+
+def score_job(items, classes: tuple[str, ...]) -> dict:
+    """Score a finished job's labels against the class folder each image sits in (the first
+    part of its path), e.g. a job over CIFAR-10's `test/<class>/*.jpg`."""
+    labels, predicted, confidences, models, skipped = [], [], [], set(), 0
+    for path, result, _error in items:
+        truth = path.split("/")[0]
+        if result is None or truth not in classes:
+            skipped += 1
+            continue
+        labels.append(classes.index(truth))
+        predicted.append(classes.index(result["label"]))
+        confidences.append(result["confidence"])
+        models.add(result.get("model", ""))
+    if not labels:
+        raise LabelerError("no labelled image sits in a folder named after a class")
+    report = classification_report(np.array(labels), np.array(predicted),
+                                   np.array(confidences), classes, ", ".join(sorted(models)))
+    report["not_scored"] = skipped
+    return report
+
+
+def classification_report(labels: np.ndarray, predicted: np.ndarray, confidences: np.ndarray,
+                          classes: tuple[str, ...], model: str) -> dict:
+    ece, bins = expected_calibration_error(confidences, predicted == labels)
+    matrix = confusion_matrix(labels, predicted, len(classes))
     return {
         "images": int(len(labels)),
         "top1": float((predicted == labels).mean()),
         "ece": ece,
         "reliability": bins,
         "confusion": matrix.tolist(),
-        "per_class": per_class_report(matrix, bundle.classes),
-        "model": engine.model_id,
+        "per_class": per_class_report(matrix, classes),
+        "model": model,
     }
 
 

@@ -118,3 +118,22 @@ def test_a_task_cannot_read_outside_the_submitted_folder(store, redis_url, worke
     job = wait_for_job(store, "evil", timeout=30)
     assert job.failed == 2
     assert all(err.startswith("refused") for _, _, err in store.iter_items("evil"))
+
+
+def test_score_grades_a_job_by_its_class_folders(labeler_home, redis_url, store, worker,
+                                                 bundle, tmp_path):
+    from tests.conftest import REPO
+
+    env = cli_env(labeler_home, redis_url)
+    proc = run_cli(["submit", str(REPO / "examples" / "images"), "--wait", "--json"], env)
+    job_id = json.loads(proc.stdout.splitlines()[-1])["job"]
+    report = tmp_path / "report"
+    scored = run_cli(["score", job_id, "--report", str(report)], env)
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads((report / "report.json").read_text())
+    rows = list(store.iter_items(job_id))
+    expected = sum(path.split("/")[0] == r["label"] for path, r, _ in rows) / len(rows)
+    assert result["images"] == 40 and abs(result["top1"] - expected) < 1e-9
+    assert sum(map(sum, result["confusion"])) == 40 and 0 <= result["ece"] <= 1
+    assert (report / "confusion.png").stat().st_size and (report / "reliability.png").exists()
+    assert f"top-1 {expected:.2%}" in scored.stdout
