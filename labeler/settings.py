@@ -46,6 +46,9 @@ class Settings:
     # The embedded Redis refuses writes beyond this (noeviction), never dropping queued work.
     redis_maxmemory: str = field(
         default_factory=lambda: os.environ.get("LABELER_REDIS_MAXMEMORY", "2gb"))
+    # Folders workers may read submitted images from (os.pathsep-separated); empty: any.
+    allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(
+        Path(p) for p in os.environ.get("LABELER_ALLOWED_ROOTS", "").split(os.pathsep) if p))
     worker_idle_exit: int = field(
         default_factory=lambda: _env_int("LABELER_WORKER_IDLE_EXIT", 300)
     )

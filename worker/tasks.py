@@ -20,6 +20,7 @@ from labeler.bundle import ModelBundle, load_bundle
 from labeler.jobstore import JobStore
 from labeler.redis_server import connect
 from labeler.scan import resolve_inside
+from labeler.settings import get_settings
 from labeler.worker.app import TASK_NAME, app
 from labeler.worker.engine import InferenceEngine
 from labeler.worker.labelling import DecodePool, label_chunk
@@ -28,6 +29,8 @@ log = logging.getLogger("labeler.worker")
 # A chunk delivered this many times has crashed workers each time (a poison image): give up
 # on it with a reason instead of crash-looping.
 MAX_DELIVERIES = 3
+# Far above what `labeler submit` sends (LABELER_CHUNK_IMAGES, 256 by default).
+MAX_CHUNK_ITEMS = 8192
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Runtime:
             self.bundle, options.precision, options.provider, options.threads)
         self.store = JobStore(connect(options.redis_url, patient=True))
         self.pool = DecodePool(options.decode_threads, options.decode_timeout)
+        self.allowed_roots = get_settings().allowed_roots
 
 
 _runtime: Runtime | None = None
@@ -101,13 +105,13 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
     if not record:
         return {"skipped": "job expired or deleted"}
     rt.store.mark_started(job_id)
-    names = [str(item[0]) if isinstance(item, list) else str(item) for item in items]
+    names = [_name(item) for item in items]
     attempt = rt.store.count_attempt(job_id, chunk)
     if attempt > MAX_DELIVERIES:
         reason = f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
         rt.store.record_chunk(job_id, {}, dict.fromkeys(names, reason))
         return {"gave_up": len(names)}
-    sources, refused = _sources(record, items)
+    sources, refused = _sources(record, items, rt.allowed_roots)
     try:
         outcome = label_chunk(
             sources, rt.engine.run, rt.bundle.classes, rt.bundle.input_size,
@@ -119,8 +123,7 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
     outcome.errors.update(refused)
     stages = {"queue_wait": max(0.0, started - sent_at) if sent_at else 0.0,
               "infer": outcome.infer_seconds,
-              "decode": outcome.total_seconds - outcome.infer_seconds,
-              "write": 0.0, "chunks": 1}
+              "decode": outcome.total_seconds - outcome.infer_seconds, "chunks": 1}
     write_started = time.perf_counter()
     rt.store.record_chunk(job_id, outcome.results, outcome.errors, stages, outcome.batch_sizes)
     rt.store.add_stage_time(job_id, "write", time.perf_counter() - write_started)
@@ -128,10 +131,17 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
             "batches": outcome.batch_sizes}
 
 
-def _sources(record: dict, items: list) -> tuple[list[tuple[str, str | bytes]], dict[str, str]]:
-    """Path items resolve under the job's root; inline items carry base64 bytes."""
+def _sources(
+    record: dict, items: list, allowed_roots: tuple[Path, ...] = ()
+) -> tuple[list[tuple[str, str | bytes]], dict[str, str]]:
+    """Path items resolve under the job's root (itself under an allowed root, when the worker
+    has any); inline items carry base64 bytes. Anyone who can write to the broker can send a
+    task, so nothing here is taken on trust."""
     sources, refused = [], {}
+    if len(items) > MAX_CHUNK_ITEMS:
+        return [], dict.fromkeys(map(_name, items), "refused: chunk too large")
     root = Path(record.get("root", "/nonexistent"))
+    root_allowed = not allowed_roots or any(_inside(root, a) for a in allowed_roots)
     for item in items:
         if isinstance(item, list) and len(item) == 2:
             try:
@@ -139,8 +149,23 @@ def _sources(record: dict, items: list) -> tuple[list[tuple[str, str | bytes]], 
             except (binascii.Error, TypeError):
                 refused[str(item[0])] = "corrupt: inline data is not valid base64"
             continue
+        if not root_allowed:
+            refused[str(item)] = "refused: folder outside LABELER_ALLOWED_ROOTS"
+            continue
         try:
             sources.append((item, str(resolve_inside(root, item))))
         except (ValueError, TypeError):
             refused[str(item)] = "refused: path escapes the submitted folder"
     return sources, refused
+
+
+def _name(item) -> str:
+    return str(item[0]) if isinstance(item, list) and item else str(item)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        resolve_inside(root, str(path.resolve()))
+    except ValueError:
+        return False
+    return True

@@ -137,3 +137,26 @@ def test_score_grades_a_job_by_its_class_folders(labeler_home, redis_url, store,
     assert sum(map(sum, result["confusion"])) == 40 and 0 <= result["ece"] <= 1
     assert (report / "confusion.png").stat().st_size and (report / "reliability.png").exists()
     assert f"top-1 {expected:.2%}" in scored.stdout
+
+
+def test_workers_read_only_under_allowed_roots(labeler_home, redis_url, store, tmp_path):
+    from labeler.waiting import wait_for_job
+    from labeler.worker.app import TASK_NAME, configure
+    from tests.conftest import start_worker, stop_process, wait_for_workers
+
+    allowed, other = tmp_path / "allowed", tmp_path / "other"
+    write_image(allowed / "a.jpg", seed=1)
+    write_image(other / "b.jpg", seed=2)
+    worker = start_worker(cli_env(labeler_home, redis_url, LABELER_ALLOWED_ROOTS=str(allowed)))
+    try:
+        wait_for_workers(store)
+        queue = store.workers()[0]["queue"]
+        app = configure(redis_url)
+        for job, root, name in (("in", allowed, "a.jpg"), ("out", other, "b.jpg")):
+            store.create_job(job, 1, root=str(root), queue=queue, top_k=1)
+            app.send_task(TASK_NAME, args=[job, 0, [name]], queue=queue)
+        assert wait_for_job(store, "in", timeout=30).labelled == 1
+        assert wait_for_job(store, "out", timeout=30).failed == 1
+        assert "LABELER_ALLOWED_ROOTS" in next(store.iter_items("out"))[2]
+    finally:
+        stop_process(worker)
