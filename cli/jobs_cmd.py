@@ -54,10 +54,13 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
             ctx.store, ctx.settings, job.queue, bundle.path, precision, ctx.redis_url)
     if as_json and not wait:
         click.echo(json.dumps({"job": job.job_id, "total": job.total, "chunks": job.chunks,
-                               "queue": job.queue, "spawned_worker": spawned is not None}))
+                               "queue": job.queue, "spawned_worker": spawned is not None,
+                               "scan_seconds": round(job.scan_seconds, 4),
+                               "enqueue_seconds": round(job.enqueue_seconds, 4)}))
     elif not as_json:
         click.echo(f"job {job.job_id}: {job.total:,} images in {job.chunks} chunks "
-                   f"(queued in {job.enqueue_seconds:.2f} s)", err=wait)
+                   f"(found in {job.scan_seconds:.2f} s, queued in {job.enqueue_seconds:.2f} s)",
+                   err=wait)
         if not spawned and not ctx.store.workers(job.queue):
             click.echo(f"no worker is serving {job.queue} yet; start one with: labeler worker"
                        f"{' --model ' + str(bundle.path) if model else ''}", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labeler.bundle import ModelBundle
@@ -22,6 +22,7 @@ class Submission:
     queue: str
     root: str
     enqueue_seconds: float
+    scan_seconds: float = 0.0
 
 
 def new_job_id() -> str:
@@ -43,11 +44,14 @@ def submit_folder(
     job has not labelled yet (new ones and failed ones), keeping its results."""
     root = root.resolve()
     _check_room(store)
+    started = time.perf_counter()
     files = scan_images(root)
     if not files:
         raise LabelerError(f"no images under {root} (looked for jpg, png, bmp, gif, webp, tiff)")
-    return submit_files(store, redis_url, settings, root, files, bundle, precision, top_k, inline,
-                        resume)
+    submission = submit_files(store, redis_url, settings, root, files, bundle, precision, top_k,
+                              inline, resume)
+    return replace(submission, scan_seconds=time.perf_counter() - started
+                   - submission.enqueue_seconds)
 
 
 def submit_files(
