@@ -37,20 +37,19 @@ def bench_model(bundle: ModelBundle, batch_sizes=BATCH_SIZES, precisions=None, p
 
 
 def _bench_keras(bundle, batch_sizes, rng, progress) -> list[dict]:
-    path = bundle.path / "training" / "model.keras"
+    """Keras `predict` on the bundle's own Keras model, when the [train] extra is installed."""
     try:
-        import keras
+        from labeler.training.keras_reference import keras_predictor
     except ImportError:
         return []
-    if not path.is_file():
+    predict = keras_predictor(bundle.path / "training" / "model.keras")
+    if predict is None:
         return []
-    model = keras.models.load_model(path, compile=False)
     rows = []
     for batch in batch_sizes:
         progress(f"keras predict batch {batch}")
         pixels = rng.integers(0, 256, (batch, *bundle.input_size, 3)).astype(np.float32)
-        stats = time_repeated(lambda p=pixels: model.predict(p, batch_size=len(p), verbose=0),
-                              repeats=3, warmup=1)
+        stats = time_repeated(lambda p=pixels: predict(p), repeats=3, warmup=1)
         rows.append(_row("keras-predict", "tensorflow-cpu", "fp32", batch, stats))
     return rows
 
