@@ -62,16 +62,34 @@ def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> Non
 
 
 @bench.command("decode")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", required=False,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--synthetic", type=click.IntRange(1),
+              help="Generate this many JPEGs instead of reading FOLDER.")
+@click.option("--megapixels", type=click.FloatRange(0.001), default=12.0, show_default=True,
+              help="Size of the --synthetic JPEGs (4:3).")
 @click.option("--size", type=click.IntRange(8), default=32, show_default=True,
               help="Side of the decoded image in pixels.")
 @click.option("--limit", type=click.IntRange(1), help="Use at most this many images.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def bench_decode_cmd(folder, size, limit, as_json) -> None:
+def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> None:
     """Decode-and-resize images/s, one core and all cores, with and without JPEG draft."""
     from labeler.bench.decode_bench import bench_decode
+    from labeler.bench.pipeline_bench import synthetic_folder
 
-    rows = bench_decode(folder, (size, size), limit)
+    if (folder is None) == (synthetic is None):
+        raise click.UsageError("give a FOLDER or --synthetic N")
+    if synthetic:
+        width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+        folder = synthetic_folder(synthetic, (width * 3 // 4, width))
+    try:
+        rows = bench_decode(folder, (size, size), limit)
+    finally:
+        if synthetic:
+            shutil.rmtree(folder, ignore_errors=True)
+    if len(rows) == 2 and not as_json:
+        speedup = rows[0]["per_core_images_per_second"] / rows[1]["per_core_images_per_second"]
+        click.echo(f"draft decoding is {speedup:.1f}x full decoding per core", err=True)
     _render(rows, as_json, ["draft", "images", "cores", "per_core_images_per_second",
                             "all_cores_images_per_second"])
 
