@@ -40,6 +40,8 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     from labeler.local_workers import ensure_local_worker
     from labeler.submit import submit_folder
 
+    if (output or show) and not wait:
+        raise click.UsageError("-o and --show need --wait (or later: labeler results JOB)")
     if output:
         _check_output(output)
     ctx = Context()
@@ -62,8 +64,10 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
                    f"(found in {job.scan_seconds:.2f} s, queued in {job.enqueue_seconds:.2f} s)",
                    err=wait)
         if not spawned and not ctx.store.workers(job.queue):
-            click.echo(f"no worker is serving {job.queue} yet; start one with: labeler worker"
-                       f"{' --model ' + str(bundle.path) if model else ''}", err=True)
+            hint = "labeler worker" + (f" --model {bundle.path}" if model else "") + (
+                f" --precision {precision}" if precision != "auto" else "")
+            click.echo(f"no worker is serving {job.queue} yet; start one with: {hint}",
+                       err=True)
     if not wait:
         return
     final = _wait(ctx, job.job_id, as_json, timeout, bundle.path, no_spawn, spawned)

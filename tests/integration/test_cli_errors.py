@@ -70,3 +70,9 @@ def test_tampered_model_is_refused_by_the_worker(labeler_home, redis_url, tmp_pa
 def test_unknown_job(labeler_home, redis_url):
     err = _one_line_error(run_cli(["status", "nope"], cli_env(labeler_home, redis_url)), 1)
     assert "no job nope" in err
+
+
+def test_output_without_wait_is_a_usage_error(labeler_home, tmp_path):
+    err = _one_line_error(run_cli(["submit", str(tmp_path), "-o", "x.csv"],
+                                  cli_env(labeler_home)), 2)
+    assert "--wait" in err
