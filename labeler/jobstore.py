@@ -164,6 +164,18 @@ class JobStore:
         pipe.delete(attempts_key(job_id))
         pipe.execute()
 
+    def begin_chunk(self, job_id: str, chunk: int) -> tuple[dict[str, str], int]:
+        """One round trip at the start of a chunk: the job record, and this delivery's attempt
+        number; the first chunk to start also sets the job's start time."""
+        pipe = self.redis.pipeline()
+        pipe.hgetall(job_key(job_id))
+        pipe.hincrby(attempts_key(job_id), str(chunk), 1)
+        pipe.expire(attempts_key(job_id), self.ttl)
+        raw, attempt, _ = pipe.execute()
+        if raw:
+            self.mark_started(job_id)
+        return {k.decode(): v.decode() for k, v in raw.items()}, int(attempt)
+
     def mark_started(self, job_id: str) -> None:
         """The first chunk to start sets the job's start time; later ones change nothing."""
         self.redis.hsetnx(job_key(job_id), "started", time.time())

@@ -101,12 +101,10 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
                      sent_at: float | None = None) -> dict:
     started = time.time()
     rt = runtime()
-    record = rt.store.job_record(job_id)
+    record, attempt = rt.store.begin_chunk(job_id, chunk)
     if not record:
         return {"skipped": "job expired or deleted"}
-    rt.store.mark_started(job_id)
     names = [_name(item) for item in items]
-    attempt = rt.store.count_attempt(job_id, chunk)
     if attempt > MAX_DELIVERIES:
         reason = f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
         rt.store.record_chunk(job_id, {}, dict.fromkeys(names, reason))
