@@ -102,7 +102,8 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
 @click.option("--precision", type=click.Choice(("auto", "fp32", "fp16", "int8")),
               default="auto", show_default=True, help="Variant the workers run.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def bench_pipeline_cmd(folder, synthetic, model, precision, as_json) -> None:
+@click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
+def bench_pipeline_cmd(folder, synthetic, model, precision, as_json, plot) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
     from labeler.bench.pipeline_bench import bench_pipeline, synthetic_folder
     from labeler.local_workers import ensure_local_worker
@@ -125,6 +126,10 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, as_json) -> None:
     finally:
         if synthetic:
             shutil.rmtree(folder, ignore_errors=True)
+    if plot:
+        from labeler.bench.plots import plot_pipeline
+
+        plot_pipeline(result, plot)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

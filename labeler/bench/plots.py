@@ -30,3 +30,32 @@ def plot_model(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_pipeline(result: dict, path: Path) -> None:
+    """Pipeline images/s beside the decode-only, model-only and serial ceilings, and where the
+    workers' time went."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtraError("train", "matplotlib") from None
+    fig, (ax_rate, ax_stage) = plt.subplots(1, 2, figsize=(10, 4))
+    cores = result["cores"]
+    bars = {"pipeline": result["images_per_second"],
+            "serial ceiling": result["serial_ceiling"],
+            f"decode x{cores}": result["decode_per_core"] * cores,
+            f"model x{cores}": result["model_per_core"] * cores}
+    ax_rate.barh(list(bars), list(bars.values()), color=["C0", "C1", "C2", "C3"])
+    ax_rate.set_xlabel("images/s")
+    share = result["fraction_of_ceiling"]
+    ax_rate.set_title(f"{result['images']:,} images, {share:.0%} of the serial ceiling")
+    stages = {k: v for k, v in result["stage_seconds"].items() if k != "chunks"}
+    ax_stage.bar(list(stages), list(stages.values()))
+    ax_stage.set_ylabel("seconds, summed over chunks")
+    ax_stage.set_title("where the time went")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
