@@ -127,8 +127,12 @@ def split_validation(
     val_index = []
     for label in range(len(data.classes)):
         members = np.flatnonzero(data.labels == label)
-        take = int(round(len(members) * fraction))
+        # At least one per class (when it has two), so a small dataset still gets a split.
+        take = max(int(round(len(members) * fraction)), 1 if len(members) >= 2 else 0)
         val_index.append(rng.choice(members, size=take, replace=False))
     val = np.sort(np.concatenate(val_index))
     train = np.setdiff1d(np.arange(len(data)), val)
+    if len(val) == 0 or len(train) == 0:
+        raise LabelerError(f"{len(data)} images are too few to hold out a validation split; "
+                           "give each class at least two images")
     return data.subset(rng.permutation(train)), data.subset(val)

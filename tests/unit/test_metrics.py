@@ -33,3 +33,19 @@ def test_confusion_and_per_class_report():
     assert matrix.tolist() == [[1, 1], [0, 2]]
     report = per_class_report(matrix, ("a", "b"))
     assert report[0]["recall"] == 0.5 and report[1]["precision"] == 2 / 3
+
+
+def test_validation_split_is_stratified_seeded_and_never_empty():
+    import pytest
+
+    from labeler.errors import LabelerError
+    from labeler.training.datasets import LabelledImages, split_validation
+
+    labels = np.repeat(np.arange(3), 4)
+    data = LabelledImages(np.zeros((12, 2, 2, 3), np.uint8), labels, ("a", "b", "c"))
+    train, val = split_validation(data, 0.1, seed=0)
+    assert sorted(val.labels.tolist()) == [0, 1, 2] and len(train) == 9
+    again, _ = split_validation(data, 0.1, seed=0)
+    assert np.array_equal(train.labels, again.labels)
+    with pytest.raises(LabelerError, match="too few"):
+        split_validation(data.subset(np.array([0, 4, 8])), 0.1, seed=0)
