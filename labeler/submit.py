@@ -47,7 +47,8 @@ def submit_folder(
     started = time.perf_counter()
     files = scan_images(root)
     if not files:
-        raise LabelerError(f"no images under {root} (looked for jpg, png, bmp, gif, webp, tiff)")
+        raise LabelerError(f"no images under {root} (looked for jpg, png, webp, gif, bmp, tiff, "
+                          "avif, heic)")
     submission = submit_files(store, redis_url, settings, root, files, bundle, precision, top_k,
                               inline, resume)
     return replace(submission, scan_seconds=time.perf_counter() - started
