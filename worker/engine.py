@@ -41,7 +41,7 @@ def choose_providers(provider: str) -> list[str]:
     for name, wanted in (("cuda", CUDA), ("tensorrt", TENSORRT)):
         if provider == name and wanted not in available:
             raise LabelerError(f"{name} provider not available in this onnxruntime: "
-                               "install onnxruntime-gpu (Linux x86_64/aarch64, CUDA 12)")
+                               "install onnxruntime-gpu (Linux x86_64/aarch64) built for your CUDA")
     gpu = provider in ("cuda", "tensorrt") or (provider == "auto" and gpu_present())
     chosen = []
     if gpu and TENSORRT in available and (provider == "tensorrt" or
@@ -118,4 +118,7 @@ class InferenceEngine:
         return self.session.run(None, {self.input_name: pixels})[0]
 
     def describe(self) -> str:
-        return f"model {self.model_path} ({self.model_id}) on {self.providers[0]}"
+        line = f"model {self.model_path} ({self.model_id}) on {self.providers[0]}"
+        if self.providers[0] == CPU and gpu_present():
+            line += " (a GPU is present but this onnxruntime has no CUDA provider: onnxruntime-gpu)"
+        return line

@@ -9,13 +9,17 @@ import numpy as np
 
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
-from labeler.worker.engine import InferenceEngine, gpu_present
+from labeler.worker.engine import CUDA, InferenceEngine, gpu_present
 
 BATCH_SIZES = (1, 8, 32, 128, 512)
 
 
 def available_providers() -> list[str]:
-    return ["cpu", "cuda"] if gpu_present() else ["cpu"]
+    """A GPU with a CPU-only onnxruntime (seen on an H200 host) is benchmarked on the CPU only."""
+    import onnxruntime as ort
+
+    cuda = gpu_present() and CUDA in ort.get_available_providers()
+    return ["cpu", "cuda"] if cuda else ["cpu"]
 
 
 def bench_model(bundle: ModelBundle, batch_sizes=BATCH_SIZES, precisions=None, providers=None,

@@ -55,3 +55,16 @@ def test_engine_reports_what_really_runs(bundle):
     probs = eng.run(np.zeros((3, *bundle.input_size, 3), np.uint8))
     assert probs.shape == (3, len(bundle.classes))
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)
+
+
+def test_bench_skips_cuda_when_onnxruntime_lacks_it_on_a_gpu_host(monkeypatch):
+    """Seen on an H200 host with the CPU-only onnxruntime: a GPU driver is not a CUDA provider."""
+    import onnxruntime
+
+    from labeler.bench import model_bench
+
+    monkeypatch.setattr(model_bench, "gpu_present", lambda: True)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CPU])
+    assert model_bench.available_providers() == ["cpu"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    assert model_bench.available_providers() == ["cpu", "cuda"]
