@@ -32,11 +32,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from labeler.cli import bench_cmd, doctor_cmd, jobs_cmd, model_cmd, worker_cmd
+    from labeler.cli import bench_cmd, doctor_cmd, jobs_cmd, model_cmd, serve_cmd, worker_cmd
 
     for command in (jobs_cmd.submit, jobs_cmd.status, jobs_cmd.results, jobs_cmd.forget,
                     worker_cmd.worker, model_cmd.train, model_cmd.export, model_cmd.evaluate,
-                    model_cmd.score, bench_cmd.bench, doctor_cmd.doctor):
+                    model_cmd.score, bench_cmd.bench, doctor_cmd.doctor, serve_cmd.serve):
         cli.add_command(command)
 
 

@@ -45,19 +45,37 @@ def decode_image(
     exists for benchmarks that measure what that saves.
     """
     height, width = size
+    rgb = _open_rgb(_read_bytes(source), (width, height) if draft else None)
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def preview_jpeg(source: str | Path | bytes, max_side: int) -> bytes:
+    """A JPEG of `source` at most `max_side` pixels on its long side, aspect kept, for people
+    to look at (the web page's thumbnails); the same guards as `decode_image`."""
+    rgb = _open_rgb(_read_bytes(source), (max_side, max_side))
+    rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _open_rgb(data: bytes, draft_size: tuple[int, int] | None) -> Image.Image:
+    """Open, check and fully load the first frame as upright RGB; `draft_size` lets JPEGs
+    decode at a reduced scale no smaller than it. Every failure becomes a `DecodeError`."""
     _register_plugins()
-    data = _read_bytes(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise DecodeError("too-large", f"{im.width}x{im.height} pixels")
-                if draft and im.format == "JPEG":
-                    im.draft("RGB", (width, height))
+                if draft_size and im.format == "JPEG":
+                    im.draft("RGB", draft_size)
                 im.seek(0)
                 im.load()
-                rgb = _to_rgb(ImageOps.exif_transpose(im))
+                return _to_rgb(ImageOps.exif_transpose(im))
     except DecodeError:
         raise
     except UnidentifiedImageError:
@@ -66,9 +84,6 @@ def decode_image(
         raise DecodeError("too-large", str(exc).split(".")[0]) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         raise DecodeError(_reason_for(exc), _short(exc)) from None
-    if rgb.size != (width, height):
-        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
 
 
 @functools.cache

@@ -236,6 +236,12 @@ class JobStore:
             else:
                 yield path, None, errors[path]
 
+    def has_item(self, job_id: str, path: str) -> bool:
+        pipe = self.redis.pipeline()
+        pipe.hexists(results_key(job_id), path)
+        pipe.hexists(errors_key(job_id), path)
+        return any(pipe.execute())
+
     def add_stage_time(self, job_id: str, stage: str, seconds: float) -> None:
         self.redis.hincrbyfloat(stages_key(job_id), stage, seconds)
 

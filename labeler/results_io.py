@@ -26,12 +26,12 @@ def write_results(items: Iterable[tuple[str, dict | None, str | None]], path: st
     """Write (path, result, error) rows to `path` ('-' for stdout); returns the row count."""
     kind = format_for(path)
     if path == "-":
-        return _write(items, kind, sys.stdout)
+        return write_results_to(items, kind, sys.stdout)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        return _write(items, kind, fh)
+        return write_results_to(items, kind, fh)
 
 
-def _write(items, kind: str, fh: TextIO) -> int:
+def write_results_to(items, kind: str, fh: TextIO) -> int:
     count = 0
     if kind == ".csv":
         writer = csv.writer(fh)

@@ -17,7 +17,8 @@ def test_every_command_has_help(command):
 
 
 def test_cli_and_worker_import_without_tensorflow():
-    code = ("import sys, labeler.cli.main, labeler.worker.tasks, labeler.worker.runner; "
+    code = ("import sys, labeler.cli.main, labeler.worker.tasks, labeler.worker.runner, "
+            "labeler.web.app; "
             "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,0 +1,37 @@
+"""`labeler serve`: the web page for uploading images and reviewing labels."""
+
+from __future__ import annotations
+
+import click
+
+from labeler.imaging import MAX_FILE_BYTES
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback lets other hosts use it.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--max-upload-mb", type=click.IntRange(1), default=1024, show_default=True,
+              help="Largest upload (all files of one request, zips inflated).")
+@click.option("--max-files", type=click.IntRange(1), default=10_000, show_default=True,
+              help="Most images in one upload.")
+@click.option("--top-k", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Classes kept with their probabilities per uploaded image.")
+@click.option("--no-spawn", is_flag=True, help="Never start local workers.")
+def serve(host, port, max_upload_mb, max_files, top_k, no_spawn) -> None:
+    """Web page: upload images or a zip, watch them labelled, review and download."""
+    from labeler.web.app import WebConfig
+    from labeler.web.server import allowed_hosts, is_loopback
+    from labeler.web.server import serve as run_server
+    from labeler.web.uploads import UploadLimits
+
+    total = max_upload_mb << 20
+    config = WebConfig(limits=UploadLimits(max_files, total, min(MAX_FILE_BYTES, total)),
+                       allowed_hosts=allowed_hosts(host), spawn_workers=not no_spawn,
+                       top_k=top_k)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"labeler web page on http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
+    if not is_loopback(host):
+        click.echo("warning: not bound to loopback; anyone who can reach this port can upload "
+                   "images and read every job's results", err=True)
+    run_server(host, port, config)

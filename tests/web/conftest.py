@@ -1,0 +1,102 @@
+"""A real `labeler serve` process on a fresh LABELER_HOME: embedded Redis, spawned workers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labeler.redis_server import stop_redis
+from tests.conftest import _free_port, cli_env, stop_process
+
+
+@dataclass
+class WebServer:
+    url: str
+    home: Path
+    process: subprocess.Popen
+
+    def get(self, path: str, **headers: str) -> tuple[int, bytes]:
+        return http(self.url + path, headers=headers)
+
+    def get_json(self, path: str):
+        status, body = self.get(path)
+        assert status == 200, body
+        return json.loads(body)
+
+    def wait_done(self, job: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            progress = self.get_json(f"/api/jobs/{job}")
+            if progress["state"] == "done":
+                return progress
+            time.sleep(0.3)
+        raise TimeoutError(f"job {job} not done: {progress}")
+
+
+def http(url: str, data: bytes | None = None, headers: dict | None = None,
+         method: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def multipart(files: list[tuple[str, bytes]], **fields: str) -> tuple[bytes, str]:
+    boundary = "labeler-test-boundary"
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     f"{value}\r\n".encode())
+    for filename, data in files:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                     f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def start_server(*args: str) -> WebServer:
+    home = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))
+    port = _free_port()
+    env = cli_env(home, LABELER_WORKER_IDLE_EXIT="5")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labeler.cli.main", "serve", "--port", str(port), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    server = WebServer(f"http://127.0.0.1:{port}", home, process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"labeler serve exited: {process.stdout.read()}")
+        try:
+            if server.get("/api/health")[0] == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("labeler serve did not answer")
+
+
+def stop_server(server: WebServer) -> None:
+    stop_process(server.process)
+    stop_redis(server.home)  # the spawned workers leave when their Redis goes
+    shutil.rmtree(server.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def web():
+    server = start_server("--max-files", "50", "--max-upload-mb", "4")
+    yield server
+    stop_server(server)

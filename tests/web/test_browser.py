@@ -1,0 +1,110 @@
+"""The page in a real headless Chromium (Debian's, driven by Playwright): upload a handful of
+images, wait for labels, filter, open the detail view, download the CSV and check it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.web.conftest import start_server, stop_server
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# Set to a path to refresh the README's screenshot (docs/web-page.png) from this test.
+SCREENSHOT = os.environ.get("LABELER_SCREENSHOT")
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    pytest.fail("no Chromium: install Debian's (apt-get install chromium) or run "
+                "tests/web/install-chromium.sh")
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                             args=CHROMIUM_ARGS)
+        context = browser.new_context(accept_downloads=True,
+                                      viewport={"width": 1200, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+@pytest.fixture
+def server():
+    web = start_server()
+    yield web
+    stop_server(web)
+
+
+def test_upload_label_filter_and_download_in_a_browser(page, server, tmp_path):
+    samples = sorted((REPO / "examples" / "images").glob("*/000[01].jpg"))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    files = [*samples, broken]
+
+    page.goto(server.url)
+    page.wait_for_selector("#service:has-text('worker')")
+    page.set_input_files("#files", [str(p) for p in files])
+    page.click("#upload")
+    page.wait_for_selector("#job-state:has-text('done')", timeout=120_000)
+    tiles = page.locator("#grid .tile")
+    tiles.nth(len(files) - 1).wait_for()
+    assert tiles.count() == len(files)
+    assert page.locator("#grid .tile.failed").count() == 1
+    assert "20 labelled · 1 failed" in page.inner_text("#progress-text")
+
+    # Filter by one label: only its tiles remain, as many as the menu says.
+    option = page.locator("#label-filter option").nth(1)
+    label, count = option.get_attribute("value"), option.inner_text()
+    page.select_option("#label-filter", label)
+    page.wait_for_function("(l) => [...document.querySelectorAll('#grid .tile')]"
+                           ".every(t => t.dataset.label === l)", arg=label)
+    assert f"({tiles.count()})" in count
+
+    # Needs review: only confidences under the threshold, least confident first.
+    page.select_option("#label-filter", "")
+    page.fill("#review-threshold", "0.6")
+    page.dispatch_event("#review-threshold", "change")
+    page.check("#review-only")
+    page.wait_for_function("() => [...document.querySelectorAll('#grid .tile')].every("
+                           "t => t.dataset.confidence !== '' && +t.dataset.confidence < 0.6)")
+    review = int(page.inner_text("#review-count"))
+    page.wait_for_function(f"() => document.querySelectorAll('#grid .tile').length === {review}")
+    page.uncheck("#review-only")
+    page.select_option("#sort", "confidence")
+    page.wait_for_function("() => document.querySelector('#grid .tile').classList"
+                           ".contains('failed')")
+
+    # Detail view: the top-k probabilities of one image.
+    page.locator("#grid .tile:not(.failed)").first.click()
+    page.wait_for_selector("#detail[open]")
+    assert page.locator("#detail-topk tbody tr").count() == 5
+    if SCREENSHOT:
+        page.keyboard.press("Escape")
+        page.select_option("#sort", "path")
+        page.wait_for_timeout(1500)  # thumbnails
+        page.screenshot(path=SCREENSHOT, full_page=True)
+    else:
+        page.keyboard.press("Escape")
+
+    with page.expect_download() as download:
+        page.click("#dl-csv")
+    saved = Path(download.value.path())
+    rows = list(csv.DictReader(saved.open(encoding="utf-8")))
+    assert len(rows) == len(files)
+    # A browser sends bare file names; same-named files are all kept (0000.jpg, 0000-1.jpg...).
+    assert len({r["path"] for r in rows}) == len(files)
+    assert [r["path"] for r in rows if r["error"]] == ["broken.png"]
+    assert all(r["label"] and 0 < float(r["confidence"]) <= 1 for r in rows if not r["error"])

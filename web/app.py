@@ -1,0 +1,237 @@
+"""The web app: one page (static files) and the JSON API it uses, over the job store.
+
+Bound to loopback by default. Requests must name this server in Host (stops DNS rebinding) and
+state-changing requests must carry the `X-Labeler` header, which a page from another site can
+only send after a CORS preflight this app never grants (stops cross-site uploads).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from labeler import __version__
+from labeler.bundle import ModelBundle, load_bundle
+from labeler.cli.context import Context
+from labeler.errors import DecodeError, LabelerError
+from labeler.imaging import preview_jpeg
+from labeler.jobstore import JobState
+from labeler.results_io import write_results_to
+from labeler.scan import resolve_inside
+from labeler.web import labelstudio
+from labeler.web.queries import SORTS, ItemQuery, select_items
+from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
+
+STATIC = Path(__file__).resolve().parent / "static"
+CSRF_HEADER = "x-labeler"
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+@dataclass
+class WebConfig:
+    limits: UploadLimits = field(default_factory=UploadLimits)
+    allowed_hosts: list[str] = field(default_factory=lambda: list(LOOPBACK_HOSTS))
+    spawn_workers: bool = True
+    top_k: int = 5
+
+
+def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> FastAPI:
+    config = config or WebConfig()
+    ctx = ctx or Context()
+    app = FastAPI(title="labeler", version=__version__, docs_url=None, redoc_url=None,
+                  description="Label images with the labeler pipeline: submit, follow, review.")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.allowed_hosts)
+    api = JobsApi(ctx, config)
+
+    @app.middleware("http")
+    async def require_header_for_changes(request: Request, call_next):
+        if request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in request.headers:
+            return JSONResponse({"detail": f"missing {CSRF_HEADER} header"}, status_code=403)
+        return await call_next(request)
+
+    @app.exception_handler(LabelerError)
+    async def labeler_error(request: Request, exc: LabelerError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    app.get("/", include_in_schema=False)(lambda: FileResponse(STATIC / "index.html"))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.get("/api/health", summary="Liveness and what runs")(api.health)
+    app.get("/api/jobs", summary="Recent jobs")(api.recent)
+    app.post("/api/jobs", status_code=201, summary="Upload images or zips and label them",
+             openapi_extra=UPLOAD_BODY)(api.upload)
+    app.get("/api/jobs/{job_id}", summary="Progress of one job")(api.status)
+    app.get("/api/jobs/{job_id}/items", summary="Labelled and failed items, filtered")(api.items)
+    app.get("/api/jobs/{job_id}/image", summary="An item's image as a JPEG preview",
+            response_class=Response)(api.image)
+    app.get("/api/jobs/{job_id}/results.{fmt}", summary="All results as CSV or JSONL",
+            response_class=PlainTextResponse)(api.download)
+    app.get("/api/jobs/{job_id}/labelstudio.json",
+            summary="Label Studio tasks with predictions")(api.label_studio)
+    app.get("/api/jobs/{job_id}/labelstudio-config.xml", response_class=PlainTextResponse,
+            summary="Label Studio labelling config for those tasks")(api.label_studio_config)
+    return app
+
+
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["files"],
+    "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "Images (jpg, png, webp, gif, bmp, tiff, avif, heic) or zips"},
+        "top_k": {"type": "integer", "minimum": 1, "maximum": 100},
+    }}}}}}
+
+
+class JobsApi:
+    def __init__(self, ctx: Context, config: WebConfig) -> None:
+        self.ctx = ctx
+        self.config = config
+
+    @cached_property
+    def bundle(self) -> ModelBundle:
+        return load_bundle(self.ctx.settings.model)
+
+    def health(self) -> dict:
+        workers = self.ctx.store.workers()
+        limits = self.config.limits
+        return {"ok": True, "version": __version__, "workers": len(workers),
+                "model": self.bundle.name, "max_files": limits.max_files,
+                "max_upload_bytes": limits.max_total_bytes}
+
+    def recent(self) -> dict:
+        return {"jobs": [job.as_dict() for job in self.ctx.store.recent_jobs(limit=50)]}
+
+    async def upload(self, request: Request) -> dict:
+        limits = self.config.limits
+        length = int(request.headers.get("content-length") or 0)
+        if length > limits.max_total_bytes + (1 << 20):
+            raise HTTPException(413, f"upload over {limits.max_total_bytes // 2**20:,} MiB")
+        async with request.form(max_files=limits.max_files, max_fields=10) as form:
+            files = [(f.filename or "unnamed", f.file) for f in form.getlist("files")
+                     if hasattr(f, "file")]
+            top_k = _int_field(form.get("top_k"), self.config.top_k)
+            if not files:
+                raise HTTPException(422, "no files in the form field 'files'")
+            return await run_in_threadpool(self._save_and_submit, files, top_k)
+
+    def _save_and_submit(self, files, top_k: int) -> dict:
+        from labeler.submit import submit_folder
+
+        try:
+            upload = save_uploads(files, self.ctx.settings.home, self.config.limits)
+        except UploadRefused as exc:
+            raise HTTPException(413 if "over" in str(exc) else 422, str(exc)) from None
+        bundle = self.bundle
+        # Inline: the images travel in the tasks, so workers on other machines label them too.
+        job = submit_folder(self.ctx.store, self.ctx.redis_url, self.ctx.settings,
+                            upload.folder, bundle, "auto", top_k, inline=True)
+        self._ensure_worker(self.ctx.store.job_record(job.job_id))
+        return {"job": job.job_id, "total": job.total, "skipped": upload.skipped}
+
+    def status(self, job_id: str) -> dict:
+        job = self._job(job_id)
+        if job.state is not JobState.DONE:
+            self._ensure_worker(job.record)
+        workers = len(self.ctx.store.workers(job.record.get("queue")))
+        return {**job.as_dict(), "workers": workers}
+
+    def items(self, job_id: str, label: str | None = None,
+              below: float | None = Query(None, ge=0, le=1, description="needs review"),
+              sort: str = Query("path", pattern="^(" + "|".join(SORTS) + ")$"),
+              offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=2000)) -> dict:
+        self._job(job_id)
+        query = ItemQuery(label or None, below, sort, offset, limit)
+        return select_items(self.ctx.store.iter_items(job_id), query)
+
+    def image(self, job_id: str, path: str, size: int = Query(192, ge=16, le=2048)) -> Response:
+        source = self._item_file(job_id, path)
+        try:
+            data = preview_jpeg(str(source), size)
+        except DecodeError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return Response(data, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    def download(self, job_id: str, fmt: str) -> Response:
+        if fmt not in ("csv", "jsonl"):
+            raise HTTPException(404, "results come as results.csv or results.jsonl")
+        self._job(job_id)
+        out = io.StringIO()
+        write_results_to(self.ctx.store.iter_items(job_id), f".{fmt}", out)
+        media = "text/csv" if fmt == "csv" else "application/x-ndjson"
+        return Response(out.getvalue(), media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'})
+
+    def label_studio(self, job_id: str, request: Request) -> Response:
+        job = self._job(job_id)
+        base = str(request.base_url).rstrip("/")
+
+        def image_url(path: str) -> str:
+            return f"{base}/api/jobs/{job_id}/image?size=2048&path={quote(path)}"
+
+        tasks = labelstudio.prediction_tasks(self.ctx.store.iter_items(job_id), image_url,
+                                             job.record.get("model", ""))
+        return Response(json.dumps(tasks, indent=1), media_type="application/json", headers={
+            "Content-Disposition": f'attachment; filename="{job_id}-labelstudio.json"'})
+
+    def label_studio_config(self, job_id: str) -> str:
+        self._job(job_id)
+        return labelstudio.labelling_config(self.bundle.classes)
+
+    def _job(self, job_id: str):
+        job = self.ctx.store.progress(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id} (it may have expired)")
+        return job
+
+    def _item_file(self, job_id: str, path: str) -> Path:
+        """Only a file that is an item of the job, inside its folder, inside the allowed
+        roots (or this server's uploads): the API never serves arbitrary files."""
+        job = self._job(job_id)
+        if not self.ctx.store.has_item(job_id, path):
+            raise HTTPException(404, "no such item in this job")
+        root = Path(job.record.get("root", "/nonexistent"))
+        allowed = self.ctx.settings.allowed_roots
+        if allowed and not _within_any(root, (*allowed, uploads_root(self.ctx.settings.home))):
+            raise HTTPException(403, "folder outside LABELER_ALLOWED_ROOTS")
+        try:
+            return resolve_inside(root, path)
+        except ValueError:
+            raise HTTPException(403, "path escapes the job's folder") from None
+
+    def _ensure_worker(self, record: dict) -> None:
+        """With the embedded Redis, start a local worker for a job of this server's model
+        when none serves its queue (workers exit when idle, as for `labeler submit`)."""
+        from labeler.local_workers import ensure_local_worker
+
+        bundle = self.bundle
+        if (self.config.spawn_workers and self.ctx.embedded and record.get("queue")
+                and record.get("model") == bundle.name):
+            ensure_local_worker(self.ctx.store, self.ctx.settings, record["queue"], bundle.path,
+                                record.get("precision", "auto"), self.ctx.redis_url)
+
+
+def _within_any(path: Path, roots) -> bool:
+    for root in roots:
+        try:
+            resolve_inside(root, str(path.resolve()))
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def _int_field(value, default: int) -> int:
+    try:
+        return max(1, min(100, int(value))) if value else default
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,40 @@
+"""Running the web app under uvicorn (a production ASGI server), on loopback by default."""
+
+from __future__ import annotations
+
+import ipaddress
+import tempfile
+
+from labeler.cli.context import Context
+from labeler.web.app import LOOPBACK_HOSTS, WebConfig, create_app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """Host names requests may name. Bound to all interfaces, any name is accepted (the
+    user chose to be reachable); otherwise the bound address and loopback names only."""
+    if host in ("0.0.0.0", "::"):
+        return ["*"]
+    return sorted({*LOOPBACK_HOSTS, host.strip("[]"), *extra})
+
+
+def serve(host: str, port: int, config: WebConfig, ctx: Context | None = None) -> None:
+    import uvicorn
+
+    ctx = ctx or Context()
+    # Multipart parsing spools large uploads to temporary files: keep them in LABELER_HOME.
+    spool = ctx.settings.home / "tmp"
+    spool.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(spool)
+    ctx.store.redis.ping()  # fail now, in one line, if Redis is unreachable
+    app = create_app(config, ctx)
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
+                proxy_headers=False, limit_concurrency=64)

@@ -1,0 +1,266 @@
+// The page: upload, follow one job, review its labels. Talks only to /api (see /openapi.json).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 120;
+const state = { job: null, offset: 0, polling: null, lastDone: -1, items: new Map(), limits: null };
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+// ---- service and recent jobs -------------------------------------------------------------
+
+async function refreshService() {
+  try {
+    const health = await api("/api/health");
+    state.limits = health;
+    $("service").textContent = `model ${health.model} · ${health.workers} worker(s) online`;
+  } catch (err) {
+    $("service").textContent = `cannot reach the server: ${err.message}`;
+  }
+}
+
+async function refreshJobList() {
+  const { jobs } = await api("/api/jobs");
+  const picker = $("job-picker");
+  const chosen = picker.value;
+  picker.replaceChildren(new Option("(recent jobs)", ""));
+  for (const job of jobs) {
+    const when = new Date(job.created * 1000).toLocaleString();
+    picker.add(new Option(`${job.job} · ${job.total} images · ${job.state} · ${when}`, job.job));
+  }
+  picker.value = chosen;
+}
+
+// ---- upload ------------------------------------------------------------------------------
+
+function chosenFiles() { return Array.from($("files").files); }
+
+function showChosen() {
+  const files = chosenFiles();
+  const bytes = files.reduce((sum, f) => sum + f.size, 0);
+  $("chosen").textContent = files.length
+    ? `${files.length} file(s), ${(bytes / 2 ** 20).toFixed(1)} MiB` : "nothing chosen";
+  $("upload").disabled = files.length === 0;
+}
+
+function tooBig(files) {
+  // The server refuses these too, but refusing here gives a message instead of a reset socket.
+  if (!state.limits) return null;
+  const bytes = files.reduce((sum, f) => sum + f.size, 0);
+  if (files.length > state.limits.max_files) return `at most ${state.limits.max_files} files per upload`;
+  if (bytes > state.limits.max_upload_bytes) {
+    return `at most ${(state.limits.max_upload_bytes / 2 ** 20).toFixed(0)} MiB per upload`;
+  }
+  return null;
+}
+
+function upload() {
+  const problem = tooBig(chosenFiles());
+  if (problem) return showUploadError(problem);
+  const form = new FormData();
+  for (const file of chosenFiles()) form.append("files", file, file.webkitRelativePath || file.name);
+  const request = new XMLHttpRequest();
+  request.open("POST", "/api/jobs");
+  request.setRequestHeader("X-Labeler", "1");
+  request.upload.onprogress = (e) => {
+    if (e.lengthComputable) $("chosen").textContent = `uploading ${Math.round(100 * e.loaded / e.total)} %`;
+  };
+  request.onload = () => {
+    let body = {};
+    try { body = JSON.parse(request.responseText); } catch (_) { /* not JSON */ }
+    $("upload").disabled = false;
+    if (request.status !== 201) return showUploadError(body.detail || request.statusText);
+    $("upload-error").hidden = true;
+    const skipped = Object.keys(body.skipped || {}).length;
+    $("chosen").textContent = `${body.total} image(s) submitted` + (skipped ? `, ${skipped} file(s) skipped` : "");
+    openJob(body.job);
+    refreshJobList();
+  };
+  request.onerror = () => { $("upload").disabled = false; showUploadError("the upload failed"); };
+  $("upload").disabled = true;
+  request.send(form);
+}
+
+function showUploadError(message) {
+  const box = $("upload-error");
+  box.textContent = typeof message === "string" ? message : JSON.stringify(message);
+  box.hidden = false;
+}
+
+// ---- one job -----------------------------------------------------------------------------
+
+function openJob(id) {
+  if (!id) return;
+  state.job = id;
+  state.lastDone = -1;
+  $("job").hidden = false;
+  $("job-id").textContent = id;
+  const base = `/api/jobs/${encodeURIComponent(id)}`;
+  $("dl-csv").href = `${base}/results.csv`;
+  $("dl-jsonl").href = `${base}/results.jsonl`;
+  $("dl-ls").href = `${base}/labelstudio.json`;
+  $("dl-ls-config").href = `${base}/labelstudio-config.xml`;
+  clearInterval(state.polling);
+  state.polling = setInterval(poll, 700);
+  poll();
+}
+
+async function poll() {
+  let job;
+  try {
+    job = await api(`/api/jobs/${encodeURIComponent(state.job)}`);
+  } catch (err) {
+    $("progress-text").textContent = err.message;
+    clearInterval(state.polling);
+    return;
+  }
+  const done = job.labelled + job.failed;
+  $("progress").max = job.total || 1;
+  $("progress").value = done;
+  $("job-state").textContent = job.state;
+  $("job-state").className = `badge ${job.state}`;
+  let text = `${done} / ${job.total} done · ${job.labelled} labelled · ${job.failed} failed`;
+  if (job.images_per_second) text += ` · ${job.images_per_second} images/s`;
+  if (job.state !== "done" && !job.workers) text += " · waiting for a worker";
+  $("progress-text").textContent = text;
+  if (done !== state.lastDone) {
+    state.lastDone = done;
+    loadItems(true);
+  }
+  if (job.state === "done") { clearInterval(state.polling); refreshService(); }
+}
+
+function itemQuery(offset) {
+  const params = new URLSearchParams({ sort: $("sort").value, offset, limit: PAGE });
+  if ($("label-filter").value) params.set("label", $("label-filter").value);
+  params.set("below", $("review-threshold").value);
+  if (!$("review-only").checked) params.delete("below");
+  return params;
+}
+
+async function loadItems(reset) {
+  if (!state.job) return;
+  if (reset) state.offset = 0;
+  const base = `/api/jobs/${encodeURIComponent(state.job)}`;
+  const page = await api(`${base}/items?${itemQuery(state.offset)}`);
+  const review = await api(`${base}/items?limit=1&below=${$("review-threshold").value}`);
+  $("review-count").textContent = review.needs_review;
+  fillLabelFilter(page.labels);
+  const grid = $("grid");
+  if (reset) { grid.replaceChildren(); state.items.clear(); }
+  for (const item of page.items) grid.append(tile(item));
+  state.offset += page.items.length;
+  $("matched").textContent = `${page.matched} of ${page.total} shown by this filter`;
+  $("more").hidden = state.offset >= page.matched;
+}
+
+function fillLabelFilter(labels) {
+  const select = $("label-filter");
+  const chosen = select.value;
+  select.replaceChildren(new Option("all", ""));
+  for (const [label, count] of Object.entries(labels)) {
+    select.add(new Option(`${label} (${count})`, label));
+  }
+  select.value = chosen in labels || chosen === "" ? chosen : "";
+}
+
+function tile(item) {
+  state.items.set(item.path, item);
+  const li = document.createElement("li");
+  const threshold = Number($("review-threshold").value);
+  li.className = "tile" + (item.error ? " failed" : item.confidence < threshold ? " review" : "");
+  li.tabIndex = 0;
+  li.dataset.path = item.path;
+  li.dataset.label = item.label || "";
+  li.dataset.confidence = item.confidence ?? "";
+  li.title = item.path;
+  let img;
+  if (item.error) {
+    // Nothing to show for an image that could not be decoded: show why instead.
+    img = document.createElement("div");
+    img.className = "reason";
+    img.textContent = item.error;
+  } else {
+    img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = item.path;
+    img.src = imageUrl(item.path, 192);
+  }
+  const caption = document.createElement("div");
+  caption.className = "caption";
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = item.label || "failed";
+  label.title = item.error || item.path;
+  const confidence = document.createElement("span");
+  confidence.className = "confidence";
+  confidence.textContent = item.confidence == null ? "" : item.confidence.toFixed(2);
+  caption.append(label, confidence);
+  li.append(img, caption);
+  li.addEventListener("click", () => showDetail(item));
+  li.addEventListener("keydown", (e) => { if (e.key === "Enter") showDetail(item); });
+  return li;
+}
+
+function imageUrl(path, size) {
+  return `/api/jobs/${encodeURIComponent(state.job)}/image?size=${size}&path=${encodeURIComponent(path)}`;
+}
+
+function showDetail(item) {
+  $("detail-image").hidden = Boolean(item.error);
+  if (!item.error) $("detail-image").src = imageUrl(item.path, 512);
+  $("detail-image").alt = item.path;
+  $("detail-path").textContent = item.path;
+  $("detail-error").hidden = !item.error;
+  $("detail-error").textContent = item.error || "";
+  const body = $("detail-topk").tBodies[0];
+  body.replaceChildren();
+  for (const [label, p] of item.top_k || []) {
+    const row = body.insertRow();
+    row.insertCell().textContent = label;
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = `${Math.max(1, p * 100)}%`;
+    row.insertCell().append(bar);
+    row.insertCell().textContent = `${(p * 100).toFixed(1)} %`;
+  }
+  $("detail-model").textContent = item.model ? `model ${item.model}` : "";
+  $("detail").showModal();
+}
+
+// ---- wiring ------------------------------------------------------------------------------
+
+function wire() {
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    $("files").files = e.dataTransfer.files;
+    showChosen();
+  });
+  $("files").addEventListener("change", showChosen);
+  $("upload").addEventListener("click", upload);
+  $("job-picker").addEventListener("change", (e) => openJob(e.target.value));
+  for (const id of ["label-filter", "sort", "review-only"]) {
+    $(id).addEventListener("change", () => loadItems(true));
+  }
+  $("review-threshold").addEventListener("input", () => {
+    $("review-value").textContent = Number($("review-threshold").value).toFixed(2);
+  });
+  $("review-threshold").addEventListener("change", () => loadItems(true));
+  $("more").addEventListener("click", () => loadItems(false));
+  refreshService();
+  setInterval(refreshService, 5000);
+  refreshJobList().catch(() => {});
+  const wanted = new URLSearchParams(location.search).get("job");
+  if (wanted) openJob(wanted);
+}
+
+wire();
