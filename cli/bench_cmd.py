@@ -75,7 +75,7 @@ def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> Non
 def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> None:
     """Decode-and-resize images/s, one core and all cores, with and without JPEG draft."""
     from labeler.bench.decode_bench import bench_decode
-    from labeler.bench.pipeline_bench import synthetic_folder
+    from labeler.bench.synthetic import synthetic_folder
 
     if (folder is None) == (synthetic is None):
         raise click.UsageError("give a FOLDER or --synthetic N")
@@ -87,11 +87,11 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
     finally:
         if synthetic:
             shutil.rmtree(folder, ignore_errors=True)
+    _render(rows, as_json, ["draft", "images", "cores", "mean_file_kb",
+                            "per_core_images_per_second", "all_cores_images_per_second"])
     if len(rows) == 2 and not as_json:
         speedup = rows[0]["per_core_images_per_second"] / rows[1]["per_core_images_per_second"]
-        click.echo(f"draft decoding is {speedup:.1f}x full decoding per core", err=True)
-    _render(rows, as_json, ["draft", "images", "cores", "per_core_images_per_second",
-                            "all_cores_images_per_second"])
+        click.echo(f"draft decoding is {speedup:.1f}x full decoding per core")
 
 
 @bench.command("pipeline")
@@ -105,7 +105,8 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
 def bench_pipeline_cmd(folder, synthetic, model, precision, as_json, plot) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
-    from labeler.bench.pipeline_bench import bench_pipeline, synthetic_folder
+    from labeler.bench.pipeline_bench import bench_pipeline
+    from labeler.bench.synthetic import synthetic_folder
     from labeler.local_workers import ensure_local_worker
 
     if (folder is None) == (synthetic is None):

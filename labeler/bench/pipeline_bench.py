@@ -4,13 +4,11 @@ ceilings measured in the same run."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from labeler.bench.decode_bench import bench_decode
 from labeler.bench.timing import time_repeated
@@ -20,26 +18,6 @@ from labeler.settings import Settings
 from labeler.submit import submit_folder
 from labeler.waiting import wait_for_job
 from labeler.worker.engine import InferenceEngine, choose_providers, default_precision
-
-
-def synthetic_folder(count: int, size: tuple[int, int] = (32, 32)) -> Path:
-    """`count` JPEGs of `size` (height, width) in a temporary folder: noise for small ones,
-    a noisy gradient (photo-like file sizes) for large ones."""
-    root = Path(tempfile.mkdtemp(prefix="labeler-bench-"))
-    rng = np.random.default_rng(0)
-    height, width = size
-    base = None
-    if height * width > 256 * 256:
-        y, x = np.mgrid[0:height, 0:width]
-        base = np.stack([x * 255 // width, y * 255 // height, (x + y) % 256], -1)
-    for i in range(count):
-        if base is None:
-            pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        else:
-            noise = rng.integers(0, 24, (height, width, 3))
-            pixels = np.clip(base + noise + i, 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(root / f"{i:07d}.jpg", quality=90)
-    return root
 
 
 def model_ceiling(bundle: ModelBundle, precision: str, batch: int = 64) -> float:
