@@ -101,9 +101,12 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "fp16", "int8")),
               default="auto", show_default=True, help="Variant the workers run.")
+@click.option("--habit", type=click.IntRange(0), default=200, show_default=True,
+              help="Also time Pillow + Keras predict one image at a time on this many images "
+                   "(needs the [train] extra; 0: skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
-def bench_pipeline_cmd(folder, synthetic, model, precision, as_json, plot) -> None:
+def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
     from labeler.bench.pipeline_bench import bench_pipeline
     from labeler.bench.synthetic import synthetic_folder
@@ -123,7 +126,8 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, as_json, plot) -> No
 
     try:
         result = bench_pipeline(ctx.store, ctx.redis_url, ctx.settings, folder, bundle,
-                                precision, ensure_worker, on_progress=printer.update)
+                                precision, ensure_worker, on_progress=printer.update,
+                                habit_images=habit)
     finally:
         if synthetic:
             shutil.rmtree(folder, ignore_errors=True)
@@ -140,6 +144,10 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, as_json, plot) -> No
                f"{result['serial_ceiling']:,.0f} = {result['cores']} / (1/decode "
                f"{result['decode_per_core']:,.0f} + 1/model {result['model_per_core']:,.0f}))")
     click.echo(f"enqueue: {result['enqueue_images_per_second']:,.0f} images/s")
+    if result["habit"]:
+        click.echo(f"one image at a time (Pillow + Keras predict): "
+                   f"{result['habit']['images_per_second']:,.1f} images/s; the pipeline "
+                   f"({result['precision']}) is {result['times_habit']:,.0f}x that")
     click.echo("time per stage, summed over chunks (s): " + ", ".join(
         f"{k} {v:.2f}" for k, v in result["stage_seconds"].items() if k != "chunks"))
     click.echo("batch sizes: " + ", ".join(f"{k}x{v}" for k, v in result["batch_sizes"].items()))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from labeler.bench.decode_bench import bench_decode
+from labeler.bench.habit_bench import bench_habit
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
 from labeler.jobstore import JobStore
@@ -30,7 +31,7 @@ def model_ceiling(bundle: ModelBundle, precision: str, batch: int = 64) -> float
 
 def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: Path,
                    bundle: ModelBundle, precision: str, ensure_worker: Callable[[str], None],
-                   on_progress=lambda job: None) -> dict:
+                   on_progress=lambda job: None, habit_images: int = 200) -> dict:
     cores = os.cpu_count() or 1
     decode = bench_decode(folder, bundle.input_size, limit=2000, workers=1)[0]
     decode_per_core = decode["per_core_images_per_second"]
@@ -48,6 +49,9 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
     final = wait_for_job(store, job.job_id, on_progress=on_progress, timeout=3600)
     wall = time.perf_counter() - started
     stages, batches = store.stage_times(job.job_id)
+    # Last, so TensorFlow's threads are not there while the pipeline is timed.
+    habit = bench_habit(folder, bundle.path / "training" / "model.keras", bundle.input_size,
+                        habit_images) if habit_images else None
     return {
         "images": final.total, "labelled": final.labelled, "failed": final.failed,
         "cores": cores, "wall_seconds": round(wall, 3),
@@ -59,5 +63,8 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
         "decode_per_core": decode_per_core, "model_per_core": round(model_per_core, 1),
         "serial_ceiling": round(serial_ceiling, 1),
         "fraction_of_ceiling": round(final.total / wall / serial_ceiling, 3),
-        "job": job.job_id,
+        "job": job.job_id, "precision": engine_precision,
+        "habit": habit,
+        "times_habit": round(final.total / wall / habit["images_per_second"], 1) if habit
+        else None,
     }
