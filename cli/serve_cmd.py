@@ -21,7 +21,7 @@ from labeler.imaging import MAX_FILE_BYTES
 def serve(host, port, max_upload_mb, max_files, top_k, no_spawn) -> None:
     """Web page: upload images or a zip, watch them labelled, review and download."""
     from labeler.web.app import WebConfig
-    from labeler.web.server import allowed_hosts, is_loopback
+    from labeler.web.server import allowed_hosts, check_port_free, is_loopback
     from labeler.web.server import serve as run_server
     from labeler.web.uploads import UploadLimits
 
@@ -29,6 +29,7 @@ def serve(host, port, max_upload_mb, max_files, top_k, no_spawn) -> None:
     config = WebConfig(limits=UploadLimits(max_files, total, min(MAX_FILE_BYTES, total)),
                        allowed_hosts=allowed_hosts(host), spawn_workers=not no_spawn,
                        top_k=top_k)
+    check_port_free(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"labeler web page on http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
     if not is_loopback(host):

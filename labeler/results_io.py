@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -32,19 +33,35 @@ def write_results(items: Iterable[tuple[str, dict | None, str | None]], path: st
 
 
 def write_results_to(items, kind: str, fh: TextIO) -> int:
+    """Write rows as `kind` ('.csv' or '.jsonl') to an open text file; returns the row count."""
     count = 0
-    if kind == ".csv":
-        writer = csv.writer(fh)
-        writer.writerow(CSV_HEADER)
-        for path, result, error in items:
-            writer.writerow(csv_row(path, result, error))
-            count += 1
-    else:
-        for path, result, error in items:
-            row = {"path": path, **(result or {"label": None, "confidence": None}), "error": error}
-            fh.write(json.dumps(row) + "\n")
-            count += 1
+    for block, rows in iter_result_text(items, kind):
+        fh.write(block)
+        count += rows
     return count
+
+
+def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple[str, int]]:
+    """The file's text in blocks of `block_rows` rows (with the row count of each), so a
+    million-row result streams instead of being built in memory."""
+    buffer, rows = io.StringIO(), 0
+    writer = csv.writer(buffer)
+    if kind == ".csv":
+        writer.writerow(CSV_HEADER)
+    for path, result, error in items:
+        if kind == ".csv":
+            writer.writerow(csv_row(path, result, error))
+        else:
+            row = {"path": path, **(result or {"label": None, "confidence": None}), "error": error}
+            buffer.write(json.dumps(row) + "\n")
+        rows += 1
+        if rows == block_rows:
+            yield buffer.getvalue(), rows
+            buffer.seek(0)
+            buffer.truncate()
+            rows = 0
+    if buffer.tell() or rows:
+        yield buffer.getvalue(), rows
 
 
 def csv_row(path: str, result: dict | None, error: str | None) -> list:

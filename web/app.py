@@ -7,15 +7,21 @@ only send after a CORS preflight this app never grants (stops cross-site uploads
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
+import redis
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -23,10 +29,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from labeler import __version__
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.cli.context import Context
-from labeler.errors import DecodeError, LabelerError
+from labeler.errors import DecodeError, LabelerError, ServiceError
 from labeler.imaging import preview_jpeg
 from labeler.jobstore import JobState
-from labeler.results_io import write_results_to
+from labeler.results_io import iter_result_text
 from labeler.scan import resolve_inside
 from labeler.web import labelstudio
 from labeler.web.queries import SORTS, ItemQuery, select_items
@@ -61,7 +67,12 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        status = 503 if isinstance(exc, ServiceError) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_error(request: Request, exc: redis.RedisError):
+        return JSONResponse({"detail": f"Redis failed: {exc}"}, status_code=503)
 
     app.get("/", include_in_schema=False)(lambda: FileResponse(STATIC / "index.html"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -165,10 +176,9 @@ class JobsApi:
         if fmt not in ("csv", "jsonl"):
             raise HTTPException(404, "results come as results.csv or results.jsonl")
         self._job(job_id)
-        out = io.StringIO()
-        write_results_to(self.ctx.store.iter_items(job_id), f".{fmt}", out)
+        blocks = iter_result_text(self.ctx.store.iter_items(job_id), f".{fmt}")
         media = "text/csv" if fmt == "csv" else "application/x-ndjson"
-        return Response(out.getvalue(), media_type=media, headers={
+        return StreamingResponse((text for text, _ in blocks), media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'})
 
     def label_studio(self, job_id: str, request: Request) -> Response:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import tempfile
 
 from labeler.cli.context import Context
+from labeler.errors import LabelerError
 from labeler.web.app import LOOPBACK_HOSTS, WebConfig, create_app
 
 
@@ -24,6 +26,18 @@ def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> list[str]:
     if host in ("0.0.0.0", "::"):
         return ["*"]
     return sorted({*LOOPBACK_HOSTS, host.strip("[]"), *extra})
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One clear line instead of uvicorn's bind error after start-up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise LabelerError(f"cannot listen on {host}:{port} ({exc.strerror}): "
+                               "choose another with --port") from None
 
 
 def serve(host: str, port: int, config: WebConfig, ctx: Context | None = None) -> None:

@@ -7,7 +7,7 @@ import io
 import json
 import zipfile
 
-from tests.conftest import REPO, write_image
+from tests.conftest import REPO, cli_env, run_cli, write_image
 from tests.web.conftest import http, multipart
 
 EXAMPLES = REPO / "examples" / "images"
@@ -133,3 +133,12 @@ def test_openapi_describes_the_api(web):
             } <= set(spec["paths"])
     upload_body = spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload_body
+
+
+def test_a_busy_port_is_one_line_not_a_traceback(web):
+    port = web.url.rsplit(":", 1)[1]
+    proc = run_cli(["serve", "--port", port], cli_env(web.home), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use): "
+        "choose another with --port"]
