@@ -12,10 +12,11 @@ from labeler.bundle import load_bundle
 
 @click.command()
 @click.argument("data")
-@click.option("--preset", type=click.Choice(("baseline", "resnet", "transfer")),
+@click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened", "transfer")),
               default="resnet", show_default=True,
-              help="baseline: the seeds' CNN; resnet: the shipped model; transfer: "
-              "MobileNetV2 for small custom datasets (needs --weights).")
+              help="baseline: the seeds' CNN; resnet: narrow ResNet-9; whitened: airbench-style "
+              "CNN (experimental); transfer: MobileNetV2 for small custom datasets (needs "
+              "--weights).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")
 @click.option("--epochs", type=click.IntRange(1), default=24, show_default=True,
@@ -25,6 +26,10 @@ from labeler.bundle import load_bundle
 @click.option("--lr", type=float, default=0.2, show_default=True, help="Peak learning rate.")
 @click.option("--cutout", type=click.IntRange(0), default=8, show_default=True,
               help="Side of the cutout square in pixels (0: none).")
+@click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=0.1, show_default=True,
+              help="Share of each target spread over the other classes.")
+@click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
+              help="Momentum of a moving average of the weights, used at the end (0: off).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the validation split, the order and the augmentation.")
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
@@ -33,8 +38,8 @@ from labeler.bundle import load_bundle
 @click.option("--image-size", type=click.IntRange(32, 512),
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-def train(data, preset, out, epochs, batch_size, lr, cutout, seed, limit, weights, image_size,
-          resume) -> None:
+def train(data, preset, out, epochs, batch_size, lr, cutout, label_smoothing, ema, seed, limit,
+          weights, image_size, resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -45,8 +50,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, seed, limit, weight
     except ImportError as exc:
         raise MissingExtraError("train", exc.name or "tensorflow") from None
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
-                         peak_lr=lr, cutout=cutout, seed=seed, limit=limit, weights=weights,
-                         image_size=image_size)
+                         peak_lr=lr, cutout=cutout, label_smoothing=label_smoothing, ema=ema,
+                         seed=seed, limit=limit, weights=weights, image_size=image_size)
     summary = run_training(config, out, resume=resume)
     click.echo(json.dumps(summary, indent=2))
 

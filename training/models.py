@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
+import numpy as np
 from keras import layers
 
 # Per-channel CIFAR-10 statistics on 0..255 pixels; close enough for any natural-image dataset.
@@ -88,6 +89,64 @@ def make_resnet(
     return keras.Model(inputs, logits, name="resnet9")
 
 
+def make_whitened(
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    widths: tuple[int, int, int] = (64, 176, 176),
+    weight_decay: float = 5e-5,
+) -> keras.Model:
+    """After airbench94 (Jordan, 2024), narrowed to ~1 M parameters and ~74 M multiply-adds,
+    so a horizontal-flip average still fits 150 M: a fixed 2x2 patch-whitening layer (set from
+    the training images by `init_whitening`), then three blocks of conv-pool-BN-act-conv-BN-act
+    (SiLU). BatchNorm has no scale, and the logits are scaled down as in the original.
+    """
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = _normalise(inputs)
+    x = layers.Conv2D(2 * 4 * input_shape[-1], 2, padding="valid", name="whiten",
+                      trainable=False)(x)
+    x = layers.Activation("silu", name="whiten_act")(x)
+    for index, width in enumerate(widths, start=1):
+        x = _conv(x, width, weight_decay, f"block{index}a")
+        x = layers.MaxPooling2D(name=f"block{index}_pool")(x)
+        x = _bn_act(x, f"block{index}a")
+        x = _conv(x, width, weight_decay, f"block{index}b")
+        x = _bn_act(x, f"block{index}b")
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    logits = layers.Dense(num_classes, use_bias=False, name="logits",
+                          kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
+    logits = layers.Rescaling(1 / 9, name="logit_scale")(logits)
+    return keras.Model(inputs, logits, name="whitened")
+
+
+def _conv(x, filters: int, weight_decay: float, name: str):
+    return layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv",
+                         kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
+
+
+def _bn_act(x, name: str):
+    # SiLU where airbench has GELU: as smooth, and tf2onnx has no Erfc for Keras's exact GELU.
+    x = layers.BatchNormalization(momentum=0.4, epsilon=1e-12, scale=False, name=f"{name}_bn")(x)
+    return layers.Activation("silu", name=f"{name}_act")(x)
+
+
+def init_whitening(model: keras.Model, pixels: np.ndarray, eps: float = 5e-4) -> None:
+    """Set the `whiten` layer to the inverse square root of the covariance of normalised 2x2
+    patches (both signs, so the activation keeps the information); a no-op for other models."""
+    try:
+        layer = model.get_layer("whiten")
+    except ValueError:
+        return
+    sample = pixels[: 5000].astype(np.float32)
+    normalised = (sample - np.array(MEAN, np.float32)) / np.array(STD, np.float32)
+    n, h, w, c = normalised.shape
+    patches = np.stack([normalised[:, i:h - 1 + i, j:w - 1 + j] for i in (0, 1) for j in (0, 1)],
+                       axis=3).reshape(-1, 4 * c)  # (row, col, channel) order of the kernel
+    patches -= patches.mean(0)
+    values, vectors = np.linalg.eigh(patches.T @ patches / len(patches))
+    kernel = (vectors / np.sqrt(values + eps)).T.reshape(4 * c, 2, 2, c).transpose(1, 2, 3, 0)
+    layer.set_weights([np.concatenate([kernel, -kernel], -1), np.zeros(8 * c, np.float32)])
+
+
 def make_transfer(
     input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None
 ) -> keras.Model:
@@ -112,5 +171,6 @@ def make_transfer(
 PRESETS: dict[str, Callable[..., keras.Model]] = {
     "baseline": make_baseline,
     "resnet": make_resnet,
+    "whitened": make_whitened,
     "transfer": make_transfer,
 }

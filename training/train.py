@@ -24,8 +24,9 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
+from labeler.training.macs import count_macs
 from labeler.training.metrics import expected_calibration_error, fit_temperature, softmax
-from labeler.training.models import PRESETS
+from labeler.training.models import PRESETS, init_whitening
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     cutout: int = 8
+    ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
     weights: str | None = None  # ImageNet weights file for the transfer preset
     image_size: int | None = None  # default: 32, or 160 for transfer
     limit: int | None = None  # use only this many training images (smoke tests)
@@ -112,7 +114,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     if config.limit:
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
-    model, done, history = _model_and_state(config, run_dir, data, resume)
+    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
         config.seed, epoch=done, cutout=config.cutout, pad=config.input_size[0] // 8,
@@ -142,7 +144,8 @@ def _resumed_config(saved: dict, given: TrainConfig) -> TrainConfig:
     return config
 
 
-def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages, resume: bool):
+def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
+                     train_pixels: np.ndarray, resume: bool):
     last = run_dir / "last.keras"
     if resume and last.exists():
         state = json.loads((run_dir / "state.json").read_text())
@@ -152,8 +155,11 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages, r
         raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
     extra = {"weights": config.weights} if config.preset == "transfer" else {}
     model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes), **extra)
+    init_whitening(model, train_pixels)
+    # With EMA, Keras's fit ends by copying the averaged weights into the model.
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=config.peak_lr, momentum=0.9, nesterov=True),
+        optimizer=keras.optimizers.SGD(learning_rate=config.peak_lr, momentum=0.9, nesterov=True,
+                                       use_ema=config.ema > 0, ema_momentum=config.ema or 0.99),
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
@@ -177,6 +183,7 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
     _write_json(run_dir / "history.json", history)
     summary = {
         "preset": config.preset, "epochs": config.epochs, "parameters": model.count_params(),
+        "multiply_adds": count_macs(model),
         "train_seconds_this_session": round(seconds, 1), **calibration,
     }
     _write_json(run_dir / "summary.json", summary)

@@ -23,7 +23,7 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("preset", ["baseline", "resnet"])
+@pytest.mark.parametrize("preset", ["baseline", "resnet", "whitened"])
 def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, monkeypatch):
     monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
     from labeler.export.bundle_export import ExportOptions, export_bundle
@@ -33,7 +33,7 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
 
     run = tmp_path / "run"
     config = TrainConfig(data=str(tiny_dataset), preset=preset, epochs=1, batch_size=16,
-                         peak_lr=0.01, val_fraction=0.25)
+                         peak_lr=0.01, val_fraction=0.25, ema=0.9 if preset == "whitened" else 0)
     train(config, run)
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
     config.epochs = 2
