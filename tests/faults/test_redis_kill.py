@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from labeler.errors import ServiceError
 from labeler.jobstore import JobStore
 from labeler.redis_server import connect, stop_redis
 from tests.conftest import cli_env
@@ -28,7 +29,8 @@ def test_wait_rides_through_a_redis_crash_and_nothing_is_lost(heavy_folder):
          "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         socket = home / "redis" / "redis.sock"
-        wait_until(socket.exists, 30, "the embedded Redis")
+        # The socket file appears a moment before Redis accepts on it (seen in CI).
+        wait_until(lambda: _answers(socket), 30, "the embedded Redis")
         store = JobStore(connect(f"unix://{socket}"))
         wait_until(lambda: store.recent_jobs(), 30, "the job")
         job_id = store.recent_jobs()[0].id
@@ -53,6 +55,14 @@ def test_wait_rides_through_a_redis_crash_and_nothing_is_lost(heavy_folder):
             os.killpg(worker, signal.SIGKILL)
         stop_redis(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _answers(socket: Path) -> bool:
+    try:
+        connect(f"unix://{socket}")
+    except ServiceError:
+        return False
+    return True
 
 
 def _workers(home: Path) -> list[int]:
