@@ -8,6 +8,7 @@ only send after a CORS preflight this app never grants (stops cross-site uploads
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -140,11 +141,14 @@ class JobsApi:
         try:
             upload = save_uploads(files, self.ctx.settings.home, self.config.limits)
         except UploadRefused as exc:
-            raise HTTPException(413 if "over" in str(exc) else 422, str(exc)) from None
-        bundle = self.bundle
-        # Inline: the images travel in the tasks, so workers on other machines label them too.
-        job = submit_folder(self.ctx.store, self.ctx.redis_url, self.ctx.settings,
-                            upload.folder, bundle, "auto", top_k, inline=True)
+            raise HTTPException(413 if exc.too_large else 422, str(exc)) from None
+        try:
+            # Inline: the images travel in the tasks, so workers elsewhere label them too.
+            job = submit_folder(self.ctx.store, self.ctx.redis_url, self.ctx.settings,
+                                upload.folder, self.bundle, "auto", top_k, inline=True)
+        except BaseException:
+            shutil.rmtree(upload.folder, ignore_errors=True)  # not a job: keep nothing
+            raise
         self._ensure_worker(self.ctx.store.job_record(job.job_id))
         return {"job": job.job_id, "total": job.total, "skipped": upload.skipped}
 

@@ -26,7 +26,12 @@ UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\\:*?\"<>|]")
 
 
 class UploadRefused(LabelerError):
-    """The upload as a whole breaks a limit; nothing of it is kept."""
+    """The upload as a whole is refused; nothing of it is kept. `too_large`: it broke a size
+    or count limit (HTTP 413), rather than holding nothing usable (422)."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ def _save_one(name: str, stream: BinaryIO, upload: SavedUpload, limits: UploadLi
         upload.skipped[name] = "not an image file name (jpg, png, webp, gif, bmp, tiff, avif, heic)"
         return
     if len(upload.saved) >= limits.max_files:
-        raise UploadRefused(f"more than {limits.max_files:,} images in one upload")
+        raise UploadRefused(f"more than {limits.max_files:,} images in one upload",
+                            too_large=True)
     target = _unique(resolve_inside(upload.folder, relative))
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -119,7 +125,8 @@ def _copy_capped(stream: BinaryIO, target: Path, before: int, limits: UploadLimi
             if written > limits.max_file_bytes:
                 break
             if before + written > limits.max_total_bytes:
-                raise UploadRefused(f"upload over {limits.max_total_bytes // 2**20:,} MiB")
+                raise UploadRefused(f"upload over {limits.max_total_bytes // 2**20:,} MiB",
+                                    too_large=True)
             out.write(block)
     return written
 
@@ -134,7 +141,8 @@ def _save_zip(stream: BinaryIO, upload: SavedUpload, limits: UploadLimits) -> No
         # The sizes in the directory may lie; _save_one counts the bytes really inflated.
         declared = sum(m.file_size for m in members if is_image_path(m.filename))
         if declared > limits.max_total_bytes:
-            raise UploadRefused(f"zip inflates to over {limits.max_total_bytes // 2**20:,} MiB")
+            raise UploadRefused(f"zip inflates to over {limits.max_total_bytes // 2**20:,} MiB",
+                                too_large=True)
         for member in members:
             if not is_image_path(member.filename):
                 continue
