@@ -195,7 +195,9 @@ def _copy_training_artefacts(keras_path: Path, out_dir: Path) -> None:
     """The bundle keeps the Keras model and its training record beside the ONNX files."""
     target = out_dir / "training"
     target.mkdir(exist_ok=True)
-    shutil.copy2(keras_path, target / "model.keras")
+    # Loaded uncompiled and saved again: the optimizer's state (as large as the weights) is for
+    # resuming a run, not for the reference model a bundle carries.
+    load_keras_model(keras_path).save(target / "model.keras")
     for name in TRAINING_ARTEFACTS:
         if (keras_path.parent / name).is_file():
             shutil.copy2(keras_path.parent / name, target / name)
