@@ -48,6 +48,16 @@ def server():
     stop_server(web)
 
 
+def test_a_folder_upload_keeps_its_sub_folders(page, server):
+    page.goto(server.url)
+    page.set_input_files("#folder", str(REPO / "examples" / "images"))
+    page.click("#upload")
+    page.wait_for_selector("#job-state:has-text('done')", timeout=120_000)
+    page.wait_for_function("() => document.querySelectorAll('#grid .tile').length === 40")
+    paths = page.eval_on_selector_all("#grid .tile", "tiles => tiles.map(t => t.dataset.path)")
+    assert "images/airplane/0000.jpg" in paths and len(set(paths)) == 40
+
+
 def test_upload_label_filter_and_download_in_a_browser(page, server, tmp_path):
     samples = sorted((REPO / "examples" / "images").glob("*/000[01].jpg"))
     broken = tmp_path / "broken.png"

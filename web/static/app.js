@@ -38,7 +38,10 @@ async function refreshJobList() {
 
 // ---- upload ------------------------------------------------------------------------------
 
-function chosenFiles() { return Array.from($("files").files); }
+function chosenFiles() {
+  // A folder keeps its sub-folder names (often the true classes); loose files are names only.
+  return [...$("files").files, ...$("folder").files];
+}
 
 function showChosen() {
   const files = chosenFiles();
@@ -246,6 +249,7 @@ function wire() {
     showChosen();
   });
   $("files").addEventListener("change", showChosen);
+  $("folder").addEventListener("change", showChosen);
   $("upload").addEventListener("click", upload);
   $("job-picker").addEventListener("change", (e) => openJob(e.target.value));
   for (const id of ["label-filter", "sort", "review-only"]) {
