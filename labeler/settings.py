@@ -13,7 +13,8 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
 def labeler_home() -> Path:
     """State folder: embedded Redis, worker logs, caches. LABELER_HOME overrides."""
     if "LABELER_HOME" in os.environ:
-        return Path(os.environ["LABELER_HOME"]).expanduser()
+        # Absolute: the embedded Redis runs in its own folder and a relative path breaks it.
+        return Path(os.environ["LABELER_HOME"]).expanduser().absolute()
     state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(state) / "labeler"
 
