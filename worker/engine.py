@@ -119,6 +119,8 @@ class InferenceEngine:
 
     def describe(self) -> str:
         line = f"model {self.model_path} ({self.model_id}) on {self.providers[0]}"
-        if self.providers[0] == CPU and gpu_present():
+        import onnxruntime as ort
+
+        if self.providers[0] == CPU and gpu_present() and CUDA not in ort.get_available_providers():
             line += " (a GPU is present but this onnxruntime has no CUDA provider: onnxruntime-gpu)"
         return line
