@@ -63,3 +63,13 @@ def resolve_inside(root: Path, relative: str) -> Path:
     if target != base and base not in target.parents:
         raise ValueError(f"{relative!r} escapes the submitted folder")
     return target
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether `path` (resolved) lies under `root`: the allowed-roots check of workers and
+    the web app."""
+    try:
+        resolve_inside(root, str(path.resolve()))
+    except ValueError:
+        return False
+    return True

@@ -34,7 +34,7 @@ from labeler.errors import DecodeError, LabelerError, ServiceError
 from labeler.imaging import preview_jpeg
 from labeler.jobstore import JobState
 from labeler.results_io import iter_result_text
-from labeler.scan import resolve_inside
+from labeler.scan import is_inside, resolve_inside
 from labeler.web import labelstudio
 from labeler.web.queries import SORTS, ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
@@ -215,7 +215,8 @@ class JobsApi:
             raise HTTPException(404, "no such item in this job")
         root = Path(job.record.get("root", "/nonexistent"))
         allowed = self.ctx.settings.allowed_roots
-        if allowed and not _within_any(root, (*allowed, uploads_root(self.ctx.settings.home))):
+        if allowed and not any(
+                is_inside(root, r) for r in (*allowed, uploads_root(self.ctx.settings.home))):
             raise HTTPException(403, "folder outside LABELER_ALLOWED_ROOTS")
         try:
             return resolve_inside(root, path)
@@ -232,16 +233,6 @@ class JobsApi:
                 and record.get("model") == bundle.name):
             ensure_local_worker(self.ctx.store, self.ctx.settings, record["queue"], bundle.path,
                                 record.get("precision", "auto"), self.ctx.redis_url)
-
-
-def _within_any(path: Path, roots) -> bool:
-    for root in roots:
-        try:
-            resolve_inside(root, str(path.resolve()))
-            return True
-        except ValueError:
-            continue
-    return False
 
 
 def _int_field(value, default: int) -> int:

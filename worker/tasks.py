@@ -19,7 +19,7 @@ from celery.signals import task_postrun, task_prerun, worker_process_init
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.jobstore import JobStore
 from labeler.redis_server import connect
-from labeler.scan import resolve_inside
+from labeler.scan import is_inside, resolve_inside
 from labeler.settings import get_settings
 from labeler.worker.app import TASK_NAME, app
 from labeler.worker.engine import InferenceEngine
@@ -139,7 +139,7 @@ def _sources(
     if len(items) > MAX_CHUNK_ITEMS:
         return [], dict.fromkeys(map(_name, items), "refused: chunk too large")
     root = Path(record.get("root", "/nonexistent"))
-    root_allowed = not allowed_roots or any(_inside(root, a) for a in allowed_roots)
+    root_allowed = not allowed_roots or any(is_inside(root, a) for a in allowed_roots)
     for item in items:
         if isinstance(item, list) and len(item) == 2:
             try:
@@ -159,11 +159,3 @@ def _sources(
 
 def _name(item) -> str:
     return str(item[0]) if isinstance(item, list) and item else str(item)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        resolve_inside(root, str(path.resolve()))
-    except ValueError:
-        return False
-    return True
