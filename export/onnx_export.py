@@ -35,15 +35,23 @@ def load_keras_model(path: Path):
     return keras.models.load_model(path, compile=False)
 
 
-def convert_to_onnx(model, temperature: float, out_path: Path, metadata: dict) -> None:
-    """Write an ONNX graph: uint8 NHWC pixels in, softmax(logits / T) out."""
+def convert_to_onnx(model, temperature: float, out_path: Path, metadata: dict,
+                    flip_average: bool = False) -> None:
+    """Write an ONNX graph: uint8 NHWC pixels in, softmax(logits / T) out; with
+    `flip_average`, the logits are the mean over the image and its mirror image."""
     tf, _, tf2onnx = _import_train_stack()
     height, width, channels = model.input_shape[1:]
     spec = (tf.TensorSpec((None, height, width, channels), tf.uint8, name=INPUT_NAME),)
 
     @tf.function(input_signature=spec)
     def serve(pixels):
-        logits = model(tf.cast(pixels, tf.float32), training=False)
+        images = tf.cast(pixels, tf.float32)
+        if flip_average:
+            # One pass over a double batch: the provider sees one large batch, not two.
+            both = model(tf.concat([images, tf.reverse(images, axis=[2])], 0), training=False)
+            logits = tf.reduce_mean(tf.stack(tf.split(both, 2)), axis=0)
+        else:
+            logits = model(images, training=False)
         return tf.identity(tf.nn.softmax(logits / temperature), name=OUTPUT_NAME)
 
     onnx_model, _ = tf2onnx.convert.from_function(
@@ -73,8 +81,9 @@ def _rename_io(onnx_model) -> None:
                 value.name = new
 
 
-def keras_probabilities(model, pixels: np.ndarray, temperature: float) -> np.ndarray:
+def keras_probabilities(model, pixels: np.ndarray, temperature: float,
+                        flip_average: bool = False) -> np.ndarray:
+    from labeler.training.keras_reference import predict_logits
     from labeler.training.metrics import softmax
 
-    logits = model.predict(pixels.astype(np.float32), batch_size=256, verbose=0)
-    return softmax(logits, temperature)
+    return softmax(predict_logits(model, pixels, flip_average, batch_size=256), temperature)

@@ -1,4 +1,5 @@
-"""Keras `predict` as the reference the ONNX engine is benchmarked against."""
+"""Keras `predict` as the reference: for calibration, for the export's checks and for the
+benchmark's ONNX-vs-Keras figure. One place computes a model's logits, flip average or not."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import keras
 import numpy as np
 
 
-def keras_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
+def predict_logits(model: keras.Model, pixels: np.ndarray, flip_average: bool = False,
+                   batch_size: int = 512) -> np.ndarray:
+    """Logits for NHWC pixels; with `flip_average`, the mean of the image's and its mirror's."""
+    pixels = pixels.astype(np.float32)
+    logits = model.predict(pixels, batch_size=batch_size, verbose=0)
+    if flip_average:
+        logits = (logits + model.predict(pixels[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    return logits
+
+
+def keras_predictor(path: Path, flip_average: bool = False
+                    ) -> Callable[[np.ndarray], np.ndarray] | None:
     """`predict` over a whole batch with the model at `path`, or None if there is none."""
     if not path.is_file():
         return None
     model = keras.models.load_model(path, compile=False)
-    return lambda pixels: model.predict(pixels, batch_size=len(pixels), verbose=0)
+    return lambda pixels: predict_logits(model, pixels, flip_average, batch_size=len(pixels))

@@ -37,6 +37,18 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2))
 
 
+def calibrate(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """The fitted temperature, with accuracy and ECE before and after it, for one set of logits."""
+    temperature = fit_temperature(logits, labels)
+    summary = {"temperature": temperature}
+    for name, t in (("before", 1.0), ("after", temperature)):
+        probs = softmax(logits, t)
+        summary[f"val_ece_{name}"], _ = expected_calibration_error(
+            probs.max(1), probs.argmax(1) == labels)
+    summary["val_accuracy"] = float((logits.argmax(1) == labels).mean())
+    return summary
+
+
 def expected_calibration_error(
     confidences: np.ndarray, correct: np.ndarray, bins: int = 15
 ) -> tuple[float, list[dict]]:

@@ -24,8 +24,9 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
+from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
-from labeler.training.metrics import expected_calibration_error, fit_temperature, softmax
+from labeler.training.metrics import calibrate
 from labeler.training.models import PRESETS, init_whitening
 
 
@@ -171,14 +172,10 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
 def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
             history: dict, seconds: float) -> dict:
     model.save(run_dir / "model.keras")
-    logits = model.predict(val_set.pixels.astype(np.float32), batch_size=512, verbose=0)
-    temperature = fit_temperature(logits, val_set.labels)
-    calibration = {"temperature": temperature}
-    for name, t in (("before", 1.0), ("after", temperature)):
-        probs = softmax(logits, t)
-        ece, _ = expected_calibration_error(probs.max(1), probs.argmax(1) == val_set.labels)
-        calibration[f"val_ece_{name}"] = ece
-    calibration["val_accuracy"] = float((logits.argmax(1) == val_set.labels).mean())
+    calibration = calibrate(predict_logits(model, val_set.pixels), val_set.labels)
+    # Recorded so the export can offer a flip average inside the graph with its own temperature.
+    calibration["flip_average"] = calibrate(
+        predict_logits(model, val_set.pixels, flip_average=True), val_set.labels)
     _write_json(run_dir / "calibration.json", calibration)
     _write_json(run_dir / "history.json", history)
     summary = {

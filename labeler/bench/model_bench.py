@@ -46,7 +46,8 @@ def _bench_keras(bundle, batch_sizes, rng, progress) -> list[dict]:
         from labeler.training.keras_reference import keras_predictor
     except ImportError:
         return []
-    predict = keras_predictor(bundle.path / "training" / "model.keras")
+    flip_average = bundle.metadata.get("test_time_augmentation") == "flip_average"
+    predict = keras_predictor(bundle.path / "training" / "model.keras", flip_average)
     if predict is None:
         return []
     rows = []

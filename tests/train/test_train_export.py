@@ -141,3 +141,43 @@ def test_transfer_preset_loads_user_weights_and_exports(tiny_dataset, tmp_path, 
         np.testing.assert_array_equal(ours, theirs)
     meta = export_bundle(run / "model.keras", tmp_path / "bundle")
     assert meta["variants"]["fp32"]["checks"]["max_abs_diff"] < 1e-4
+
+
+def test_flip_average_export_is_mirror_invariant_and_matches_keras(trained_run, tmp_path):
+    import shutil
+
+    from labeler.export.bundle_export import ExportOptions, export_bundle
+    from labeler.export.onnx_export import keras_probabilities, load_keras_model
+    from labeler.export.variants import QuantizationConfig
+    from labeler.worker.engine import InferenceEngine
+
+    calibration = json.loads((trained_run / "calibration.json").read_text())
+    options = ExportOptions(precisions=("fp32", "int8"), flip_average=True,
+                            quantization=QuantizationConfig(size=32), floors={"int8": 0.5})
+    meta = export_bundle(trained_run / "model.keras", tmp_path / "flip", options)
+    assert meta["test_time_augmentation"] == "flip_average"
+    assert meta["temperature"] == calibration["flip_average"]["temperature"]
+    assert meta["multiply_adds_per_image"] == 2 * meta["training"]["multiply_adds"]
+
+    plain = export_bundle(trained_run / "model.keras", tmp_path / "plain", ExportOptions())
+    assert plain["test_time_augmentation"] == "none"
+    assert plain["temperature"] == calibration["temperature"]
+
+    pixels = np.random.default_rng(3).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    mirrored = pixels[:, :, ::-1].copy()
+    flip = InferenceEngine(load_bundle(tmp_path / "flip"), "fp32", "cpu")
+    once = InferenceEngine(load_bundle(tmp_path / "plain"), "fp32", "cpu")
+    assert np.abs(flip.run(pixels) - flip.run(mirrored)).max() < 1e-5
+    assert np.abs(once.run(pixels) - once.run(mirrored)).max() > 1e-3  # not trivially symmetric
+    keras = keras_probabilities(load_keras_model(trained_run / "model.keras"), pixels,
+                                meta["temperature"], flip_average=True)
+    assert np.abs(flip.run(pixels) - keras).max() < 1e-4
+
+    # A run trained before flip averages were recorded: the temperature is fitted at export.
+    older = tmp_path / "older"
+    shutil.copytree(trained_run, older)
+    del calibration["flip_average"]
+    (older / "calibration.json").write_text(json.dumps(calibration))
+    refitted = export_bundle(older / "model.keras", tmp_path / "refit",
+                             ExportOptions(flip_average=True))
+    assert refitted["temperature"] == pytest.approx(meta["temperature"], rel=1e-6)
