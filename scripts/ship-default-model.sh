@@ -5,6 +5,7 @@
 #
 #   scripts/ship-default-model.sh RUN_DIR DATA_DIR [NAME]
 #   e.g. scripts/ship-default-model.sh runs/cifar10-resnet /work/data/cifar10 cifar10-resnet
+#   EXPORT_FLAGS=--flip-average scripts/ship-default-model.sh ...   (extra `labeler export` flags)
 set -euo pipefail
 run=${1:?training run folder}; data=${2:?dataset folder with train/ and test/}
 name=${3:-$(basename "$run")}
@@ -13,7 +14,7 @@ export LABELER_HOME=${LABELER_HOME:-$PWD/$out/home}
 bundle=labeler/models/default
 
 labeler export "$run/model.keras" -o "$out/bundle" --name "$name" --precision fp32,fp16,int8 \
-    --eval "$data/test" | tee "$out/export.txt"
+    --eval "$data/test" ${EXPORT_FLAGS:-} | tee "$out/export.txt"
 rm -rf "$bundle" && cp -r "$out/bundle" "$bundle"
 
 for precision in fp32 fp16 int8; do

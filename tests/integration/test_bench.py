@@ -22,6 +22,9 @@ def test_bench_decode_with_and_without_draft(labeler_home, tmp_path):
     rows = json.loads(proc.stdout)
     assert [r["draft"] for r in rows] == [True, False]
     assert all(r["images"] == 20 and r["per_core_images_per_second"] > 0 for r in rows)
+    # Decoding a 640x480 JPEG at 1/8 scale costs less CPU than decoding every pixel.
+    draft, full = rows
+    assert 0 < draft["per_core_cpu_ms_per_image"] < full["per_core_cpu_ms_per_image"]
 
 
 def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, store, worker):
