@@ -10,6 +10,17 @@ import click
 from labeler.bundle import load_bundle
 
 
+def _given_on_command_line() -> set[str]:
+    """TrainConfig fields the user set, so a resume only warns about options really changed."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    names = {"lr": "peak_lr"}
+    return {names.get(p, p) for p in ctx.params
+            if ctx.get_parameter_source(p) in (ParameterSource.COMMANDLINE,
+                                               ParameterSource.ENVIRONMENT)}
+
+
 @click.command()
 @click.argument("data")
 @click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened", "transfer")),
@@ -52,7 +63,7 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, label_smoothing, em
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
                          peak_lr=lr, cutout=cutout, label_smoothing=label_smoothing, ema=ema,
                          seed=seed, limit=limit, weights=weights, image_size=image_size)
-    summary = run_training(config, out, resume=resume)
+    summary = run_training(config, out, resume=resume, explicit=_given_on_command_line())
     click.echo(json.dumps(summary, indent=2))
 
 

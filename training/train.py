@@ -96,8 +96,10 @@ class Checkpoint(keras.callbacks.Callback):
         })
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
-    """Train (or resume) a run in `run_dir`; return the run summary."""
+def train(config: TrainConfig, run_dir: Path, resume: bool = False,
+          explicit: set[str] | None = None) -> dict:
+    """Train (or resume) a run in `run_dir`; return the run summary. `explicit` names the
+    config fields the user set (None: all), so a resume warns only about those."""
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "state.json"
     if state_path.exists() and not resume:
@@ -105,7 +107,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
     if resume and state_path.exists():
-        config = _resumed_config(json.loads(state_path.read_text())["config"], config)
+        config = _resumed_config(json.loads(state_path.read_text())["config"], config, explicit)
     if config.preset == "transfer" and not config.weights and not resume:
         raise LabelerError(
             "the transfer preset needs ImageNet weights: --weights "
@@ -134,12 +136,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     return _finish(model, config, run_dir, val_set, history, time.time() - started)
 
 
-def _resumed_config(saved: dict, given: TrainConfig) -> TrainConfig:
+def _resumed_config(saved: dict, given: TrainConfig,
+                    explicit: set[str] | None = None) -> TrainConfig:
     """A resumed run keeps the settings it started with (its schedule depends on them); only
     the data location (moved or re-extracted) and the number of epochs may change."""
     config = TrainConfig(**{**saved, "data": given.data, "epochs": given.epochs})
     ignored = [k for k, v in asdict(given).items()
-               if k not in ("data", "epochs") and v != saved.get(k) and v is not None]
+               if k not in ("data", "epochs") and v != saved.get(k) and v is not None
+               and (explicit is None or k in explicit)]
     if ignored:
         print(f"resuming with the run's own settings; ignoring changed: {', '.join(ignored)}")
     return config

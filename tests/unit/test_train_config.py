@@ -1,0 +1,29 @@
+"""Pure logic of the training loop: the schedule and what a resume keeps."""
+
+from dataclasses import asdict
+
+import pytest
+
+from labeler.training.train import TrainConfig, _resumed_config, one_cycle_lr
+
+
+def test_one_cycle_warms_up_then_decays_to_zero():
+    total, peak = 100, 0.2
+    rates = [one_cycle_lr(step, total, peak, 0.2) for step in range(total + 1)]
+    assert rates[0] == pytest.approx(0.1 * peak)
+    assert max(rates) == pytest.approx(peak, rel=1e-3) and rates.index(max(rates)) == 20
+    assert rates[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(rates[20:], rates[21:], strict=False))
+
+
+def test_a_resume_keeps_the_runs_settings_and_warns_only_about_options_given(capsys):
+    saved = asdict(TrainConfig(data="/old", preset="whitened", epochs=20, cutout=0,
+                               label_smoothing=0.2))
+    given = TrainConfig(data="/new", epochs=16, peak_lr=0.4)  # CLI defaults elsewhere
+    config = _resumed_config(saved, given, explicit={"data", "epochs", "peak_lr"})
+    assert (config.data, config.epochs) == ("/new", 16)
+    assert (config.preset, config.cutout, config.label_smoothing, config.peak_lr) == (
+        "whitened", 0, 0.2, 0.2)
+    assert capsys.readouterr().out.strip().endswith("ignoring changed: peak_lr")
+    _resumed_config(saved, TrainConfig(data="/new", epochs=16), explicit={"data", "epochs"})
+    assert capsys.readouterr().out == ""
