@@ -4,7 +4,8 @@ A run lives in one folder:
     last.keras      the latest checkpoint (model + optimizer state), written every epoch
     state.json      the config, epochs done and the history so far
     model.keras     the final model
-    calibration.json  the softmax temperature fitted on the validation split, ECE before/after
+    calibration.json  the softmax temperature fitted on the validation split, ECE before/after,
+                      and the same for the flip average (image and mirror image)
     history.json, curves.png
 """
 
