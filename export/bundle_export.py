@@ -113,7 +113,7 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
         "opset": OPSET,
         "variants": variants,
         "training": run.get("summary", {}),
-        "source": {"keras": keras_path.name, "checks_on": _describe_source(options, run)},
+        "source": {"keras": keras_path.name, "checks_on": _describe_source(split)},
         "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _copy_training_artefacts(keras_path, out_dir)
@@ -198,9 +198,8 @@ def _multiply_adds(run: dict, flip_average: bool) -> int | None:
     return per_pass * (2 if flip_average else 1) if per_pass else None
 
 
-def _describe_source(options: ExportOptions, run: dict) -> str:
-    source = options.data or run.get("state", {}).get("config", {}).get("data")
-    if not source:
+def _describe_source(split) -> str:
+    if split is None:
         return "random pixels (no training data given)"
     return "held-out validation split of the training data; calibration from its train split"
 
