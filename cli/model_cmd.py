@@ -37,6 +37,11 @@ def _given_on_command_line() -> set[str]:
 @click.option("--lr", type=float, default=0.2, show_default=True, help="Peak learning rate.")
 @click.option("--cutout", type=click.IntRange(0), default=8, show_default=True,
               help="Side of the cutout square in pixels (0: none).")
+@click.option("--translate", type=click.IntRange(0),
+              help="Largest random shift (reflection-padded crop) in pixels; default: side / 8.")
+@click.option("--bias-lr-scale", type=click.FloatRange(0, min_open=True), default=1.0,
+              show_default=True,
+              help="Learning-rate multiplier for BatchNorm biases (airbench uses 64).")
 @click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=0.1, show_default=True,
               help="Share of each target spread over the other classes.")
 @click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
@@ -49,8 +54,8 @@ def _given_on_command_line() -> set[str]:
 @click.option("--image-size", type=click.IntRange(32, 512),
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-def train(data, preset, out, epochs, batch_size, lr, cutout, label_smoothing, ema, seed, limit,
-          weights, image_size, resume) -> None:
+def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_scale,
+          label_smoothing, ema, seed, limit, weights, image_size, resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -61,7 +66,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, label_smoothing, em
     except ImportError as exc:
         raise MissingExtraError("train", exc.name or "tensorflow") from None
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
-                         peak_lr=lr, cutout=cutout, label_smoothing=label_smoothing, ema=ema,
+                         peak_lr=lr, cutout=cutout, translate=translate,
+                         bias_lr_scale=bias_lr_scale, label_smoothing=label_smoothing, ema=ema,
                          seed=seed, limit=limit, weights=weights, image_size=image_size)
     summary = run_training(config, out, resume=resume, explicit=_given_on_command_line())
     click.echo(json.dumps(summary, indent=2))

@@ -151,6 +151,21 @@ def init_whitening(model: keras.Model, pixels: np.ndarray, eps: float = 5e-4) ->
     layer.set_weights([np.concatenate([kernel, -kernel], -1), np.zeros(8 * c, np.float32)])
 
 
+def init_identity(model: keras.Model) -> None:
+    """Start each `block*` convolution as the identity on its first input-many output channels
+    (airbench's dirac initialisation): the signal passes the untrained net unchanged, so early
+    steps refine features instead of undoing noise. A no-op for models without such layers."""
+    for layer in model.layers:
+        if not (layer.name.startswith("block") and layer.name.endswith("_conv")):
+            continue
+        kernel = layer.get_weights()[0]  # (3, 3, in, out)
+        kh, kw, channels_in, channels_out = kernel.shape
+        identity = min(channels_in, channels_out)
+        kernel[..., :identity] = 0.0
+        kernel[kh // 2, kw // 2, np.arange(identity), np.arange(identity)] = 1.0
+        layer.set_weights([kernel])
+
+
 def make_transfer(
     input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None
 ) -> keras.Model:

@@ -28,7 +28,8 @@ from labeler.training.datasets import LabelledImages, load_dataset, split_valida
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.metrics import calibrate
-from labeler.training.models import PRESETS, init_whitening
+from labeler.training.models import PRESETS, init_identity, init_whitening
+from labeler.training.optimizers import BiasScaledSGD
 
 
 @dataclass
@@ -43,10 +44,16 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     cutout: int = 8
+    translate: int | None = None  # largest random shift in pixels; default: a side / 8
+    bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
     weights: str | None = None  # ImageNet weights file for the transfer preset
     image_size: int | None = None  # default: 32, or 160 for transfer
     limit: int | None = None  # use only this many training images (smoke tests)
+
+    @property
+    def max_shift(self) -> int:
+        return self.input_size[0] // 8 if self.translate is None else self.translate
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -121,7 +128,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
-        config.seed, epoch=done, cutout=config.cutout, pad=config.input_size[0] // 8,
+        config.seed, epoch=done, cutout=config.cutout, pad=config.max_shift,
     )
     started = time.time()
     if done < config.epochs:
@@ -162,10 +169,12 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
     extra = {"weights": config.weights} if config.preset == "transfer" else {}
     model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes), **extra)
     init_whitening(model, train_pixels)
+    init_identity(model)
     # With EMA, Keras's fit ends by copying the averaged weights into the model.
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=config.peak_lr, momentum=0.9, nesterov=True,
-                                       use_ema=config.ema > 0, ema_momentum=config.ema or 0.99),
+        optimizer=BiasScaledSGD(
+            bias_lr_scale=config.bias_lr_scale, learning_rate=config.peak_lr, momentum=0.9,
+            nesterov=True, use_ema=config.ema > 0, ema_momentum=config.ema or 0.99),
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing),
         metrics=["accuracy"],

@@ -23,6 +23,11 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
+# The whitened run also carries the options whose state must survive the resume: the weight
+# average and the optimizer with a scaled bias learning rate.
+WHITENED_EXTRAS = {"whitened": {"ema": 0.9, "bias_lr_scale": 64.0, "translate": 2}}
+
+
 @pytest.mark.parametrize("preset", ["baseline", "resnet", "whitened"])
 def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, monkeypatch):
     monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
@@ -33,7 +38,7 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
 
     run = tmp_path / "run"
     config = TrainConfig(data=str(tiny_dataset), preset=preset, epochs=1, batch_size=16,
-                         peak_lr=0.01, val_fraction=0.25, ema=0.9 if preset == "whitened" else 0)
+                         peak_lr=0.01, val_fraction=0.25, **WHITENED_EXTRAS.get(preset, {}))
     train(config, run)
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
     config.epochs = 2
