@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from labeler.errors import LabelerError
+from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
 from labeler.training.keras_reference import predict_logits
@@ -138,7 +139,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
             batches, epochs=config.epochs, initial_epoch=done,
             validation_data=(val_set.pixels.astype(np.float32),
                              np.eye(len(data.classes), dtype=np.float32)[val_set.labels]),
-            callbacks=[OneCycle(len(batches), config), Checkpoint(run_dir, config, history)],
+            callbacks=[OneCycle(len(batches), config), Checkpoint(run_dir, config, history),
+                       KeepFreedMemory()],
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(model, config, run_dir, val_set, history, time.time() - started)
