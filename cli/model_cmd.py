@@ -46,6 +46,12 @@ def _given_on_command_line() -> set[str]:
               help="Share of each target spread over the other classes.")
 @click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
               help="Momentum of a moving average of the weights, used at the end (0: off).")
+@click.option("--teacher", "teachers", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A trained .keras model to distil from (repeat for an ensemble); its "
+              "probabilities on each training image join the targets.")
+@click.option("--teacher-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="Share of each target taken from the teachers (with --teacher).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the validation split, the order and the augmentation.")
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
@@ -55,7 +61,8 @@ def _given_on_command_line() -> set[str]:
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_scale,
-          label_smoothing, ema, seed, limit, weights, image_size, resume) -> None:
+          label_smoothing, ema, teachers, teacher_weight, seed, limit, weights, image_size,
+          resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -68,6 +75,7 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
                          peak_lr=lr, cutout=cutout, translate=translate,
                          bias_lr_scale=bias_lr_scale, label_smoothing=label_smoothing, ema=ema,
+                         teachers=list(teachers), teacher_weight=teacher_weight,
                          seed=seed, limit=limit, weights=weights, image_size=image_size)
     summary = run_training(config, out, resume=resume, explicit=_given_on_command_line())
     click.echo(json.dumps(summary, indent=2))

@@ -11,6 +11,8 @@ import math
 import keras
 import numpy as np
 
+from labeler.training.distill import distilled_targets
+
 
 class AugmentedBatches(keras.utils.PyDataset):
     def __init__(
@@ -23,12 +25,16 @@ class AugmentedBatches(keras.utils.PyDataset):
         epoch: int = 0,
         pad: int = 4,
         cutout: int = 8,
+        teacher: np.ndarray | None = None,
+        teacher_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.pixels, self.labels = pixels, labels
         self.num_classes, self.batch_size = num_classes, batch_size
         self.seed, self.pad, self.cutout = seed, pad, cutout
         self.epoch = epoch
+        # Teachers' probabilities, (2, images, classes): as the image is, and mirrored.
+        self.teacher, self.teacher_weight = teacher, teacher_weight
         self._order = self._permutation()
 
     def __len__(self) -> int:
@@ -45,12 +51,16 @@ class AugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        x = augment(self.pixels[rows], rng, self.pad, self.cutout)
+        x, mirrored = augment(self.pixels[rows], rng, self.pad, self.cutout)
         y = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
+        if self.teacher is not None:
+            y = distilled_targets(y, self.teacher[mirrored.astype(int), rows], self.teacher_weight)
         return x.astype(np.float32), y
 
 
-def augment(batch: np.ndarray, rng: np.random.Generator, pad: int, cutout: int) -> np.ndarray:
+def augment(batch: np.ndarray, rng: np.random.Generator, pad: int, cutout: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Augmented copies of `batch`, and which of them are mirrored."""
     n, h, w, _ = batch.shape
     padded = np.pad(batch, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
     dy = rng.integers(0, 2 * pad + 1, n)
@@ -66,4 +76,4 @@ def augment(batch: np.ndarray, rng: np.random.Generator, pad: int, cutout: int) 
         half = cutout // 2
         for i in range(n):
             out[i, max(0, cy[i] - half) : cy[i] + half, max(0, cx[i] - half) : cx[i] + half] = 0
-    return out
+    return out, flip

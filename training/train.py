@@ -16,7 +16,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -26,6 +26,7 @@ from labeler.errors import LabelerError
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
+from labeler.training.distill import cached_teacher_probabilities
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.metrics import calibrate
@@ -48,6 +49,8 @@ class TrainConfig:
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
+    teachers: list[str] = field(default_factory=list)  # .keras models to distil from
+    teacher_weight: float = 0.7  # share of each target taken from the teachers
     weights: str | None = None  # ImageNet weights file for the transfer preset
     image_size: int | None = None  # default: 32, or 160 for transfer
     limit: int | None = None  # use only this many training images (smoke tests)
@@ -127,9 +130,13 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
+    teacher = cached_teacher_probabilities(
+        config.teachers, train_set.pixels, len(data.classes), run_dir / "teacher.npy",
+    ) if config.teachers else None
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
         config.seed, epoch=done, cutout=config.cutout, pad=config.max_shift,
+        teacher=teacher, teacher_weight=config.teacher_weight,
     )
     started = time.time()
     if done < config.epochs:

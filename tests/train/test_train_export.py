@@ -186,3 +186,25 @@ def test_flip_average_export_is_mirror_invariant_and_matches_keras(trained_run, 
     refitted = export_bundle(older / "model.keras", tmp_path / "refit",
                              ExportOptions(flip_average=True))
     assert refitted["temperature"] == pytest.approx(meta["temperature"], rel=1e-6)
+
+
+def test_a_student_distils_from_a_teacher_and_resumes_without_it(trained_run, tiny_dataset,
+                                                                 tmp_path):
+    import shutil
+
+    from labeler.training.train import TrainConfig, train
+
+    teacher = tmp_path / "teacher.keras"
+    shutil.copy(trained_run / "model.keras", teacher)
+    run = tmp_path / "student"
+    config = TrainConfig(data=str(tiny_dataset), preset="whitened", epochs=1, batch_size=16,
+                         peak_lr=0.01, val_fraction=0.25, teachers=[str(teacher)])
+    train(config, run)
+    probabilities = np.load(run / "teacher.npy")
+    assert probabilities.shape == (2, 54, 3)  # both views of the 54 training images
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    teacher.unlink()  # the run keeps what it needs: moving the teacher must not stop a resume
+    config.epochs = 2
+    summary = train(config, run, resume=True)
+    assert summary["epochs"] == 2
+    assert json.loads((run / "state.json").read_text())["config"]["teachers"] == [str(teacher)]
