@@ -14,9 +14,10 @@ from labeler.scan import scan_images
 
 
 def bench_habit(folder: Path, keras_model: Path, size: tuple[int, int],
-                limit: int = 200) -> dict | None:
+                limit: int = 200, flip_average: bool = False) -> dict | None:
     """Images/s of the one-at-a-time loop on the first `limit` images, or None without
-    TensorFlow (the [train] extra) or without the bundle's Keras model."""
+    TensorFlow (the [train] extra) or without the bundle's Keras model. With `flip_average`
+    it computes what such a bundle's graph does: the image and its mirror in one `predict`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         import keras
@@ -31,7 +32,8 @@ def bench_habit(folder: Path, keras_model: Path, size: tuple[int, int],
     def label(path: Path) -> int:
         with Image.open(path) as im:
             pixels = np.asarray(im.convert("RGB").resize((width, height)), dtype=np.float32)
-        return int(np.argmax(model.predict(pixels[None], verbose=0)[0]))
+        views = np.stack([pixels, pixels[:, ::-1]]) if flip_average else pixels[None]
+        return int(np.argmax(model.predict(views, verbose=0).mean(axis=0)))
 
     for path in files[:3]:  # build the predict function before timing
         label(path)

@@ -50,8 +50,9 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
     wall = time.perf_counter() - started
     stages, batches = store.stage_times(job.job_id)
     # Last, so TensorFlow's threads are not there while the pipeline is timed.
+    flip_average = bundle.metadata.get("test_time_augmentation") == "flip_average"
     habit = bench_habit(folder, bundle.path / "training" / "model.keras", bundle.input_size,
-                        habit_images) if habit_images else None
+                        habit_images, flip_average) if habit_images else None
     return {
         "images": final.total, "labelled": final.labelled, "failed": final.failed,
         "cores": cores, "wall_seconds": round(wall, 3),
