@@ -8,6 +8,7 @@ teachers knows more than any model the size and time budget allows.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,38 +18,40 @@ import numpy as np
 
 from labeler.errors import LabelerError
 from labeler.training.keras_reference import predict_logits
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
+from labeler.training.metrics import softmax
 
 
 def teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray,
-                          num_classes: int) -> np.ndarray:
+                          classes: Sequence[str]) -> np.ndarray:
     """The teachers' mean class probabilities, shape (2, images, classes): [0] for the images
     as they are, [1] for their mirror images."""
     views = (pixels, pixels[:, :, ::-1])
-    total = np.zeros((2, len(pixels), num_classes), np.float32)
+    total = np.zeros((2, len(pixels), len(classes)), np.float32)
     for path in teachers:
         model = keras.models.load_model(path, compile=False)
-        if model.output_shape[-1] != num_classes:
-            raise LabelerError(f"teacher {path} predicts {model.output_shape[-1]} classes; "
-                               f"the data has {num_classes}")
+        _check_classes(Path(path), model.output_shape[-1], classes)
         for index, images in enumerate(views):
             total[index] += softmax(predict_logits(model, images))
     return total / len(teachers)
 
 
-def cached_teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray, num_classes: int,
-                                 cache: Path) -> np.ndarray:
+def _check_classes(path: Path, outputs: int, classes: Sequence[str]) -> None:
+    # A teacher's run folder names its classes; one trained on other data must not teach.
+    names = path.parent / "classes.json"
+    known = json.loads(names.read_text()) if names.is_file() else None
+    if outputs != len(classes) or (known is not None and known != list(classes)):
+        raise LabelerError(f"teacher {path} was trained on other classes "
+                           f"({known or f'{outputs} of them'}); the data has {list(classes)}")
+
+
+def cached_teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray,
+                                 classes: Sequence[str], cache: Path) -> np.ndarray:
     """`teacher_probabilities`, kept in the run folder so a resumed run needs no teacher."""
     if cache.is_file():
         cached = np.load(cache)
-        if cached.shape == (2, len(pixels), num_classes):
+        if cached.shape == (2, len(pixels), len(classes)):
             return cached
-    probabilities = teacher_probabilities(teachers, pixels, num_classes)
+    probabilities = teacher_probabilities(teachers, pixels, classes)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, probabilities)
     os.replace(tmp, cache)

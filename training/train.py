@@ -131,7 +131,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     keras.utils.set_random_seed(config.seed)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     teacher = cached_teacher_probabilities(
-        config.teachers, train_set.pixels, len(data.classes), run_dir / "teacher.npy",
+        config.teachers, train_set.pixels, data.classes, run_dir / "teacher.npy",
     ) if config.teachers else None
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,

@@ -192,13 +192,22 @@ def test_a_student_distils_from_a_teacher_and_resumes_without_it(trained_run, ti
                                                                  tmp_path):
     import shutil
 
+    from labeler.errors import LabelerError
     from labeler.training.train import TrainConfig, train
+
+    stranger = tmp_path / "other-data" / "model.keras"  # same shape, other classes
+    stranger.parent.mkdir()
+    shutil.copy(trained_run / "model.keras", stranger)
+    (stranger.parent / "classes.json").write_text('["cat", "dog", "frog"]')
+    config = TrainConfig(data=str(tiny_dataset), preset="whitened", epochs=1, batch_size=16,
+                         peak_lr=0.01, val_fraction=0.25, teachers=[str(stranger)])
+    with pytest.raises(LabelerError, match="other classes"):
+        train(config, tmp_path / "misled")
 
     teacher = tmp_path / "teacher.keras"
     shutil.copy(trained_run / "model.keras", teacher)
     run = tmp_path / "student"
-    config = TrainConfig(data=str(tiny_dataset), preset="whitened", epochs=1, batch_size=16,
-                         peak_lr=0.01, val_fraction=0.25, teachers=[str(teacher)])
+    config.teachers = [str(teacher)]
     train(config, run)
     probabilities = np.load(run / "teacher.npy")
     assert probabilities.shape == (2, 54, 3)  # both views of the 54 training images

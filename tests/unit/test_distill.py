@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from labeler.training.augment import AugmentedBatches
-from labeler.training.distill import distilled_targets, softmax
+from labeler.training.distill import distilled_targets
+from labeler.training.metrics import softmax
 
 
 def test_targets_mix_label_and_teachers_and_stay_distributions():
