@@ -130,6 +130,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
+    _check_teachers_split(config)
     teacher = cached_teacher_probabilities(
         config.teachers, train_set.pixels, data.classes, run_dir / "teacher.npy",
     ) if config.teachers else None
@@ -151,6 +152,21 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(model, config, run_dir, val_set, history, time.time() - started)
+
+
+def _check_teachers_split(config: TrainConfig) -> None:
+    """A teacher that trained on this run's validation images would leak them into the
+    student, and the temperature fitted on them would no longer be honest."""
+    for teacher in config.teachers:
+        state = Path(teacher).parent / "state.json"
+        if not state.is_file():
+            continue
+        theirs = json.loads(state.read_text())["config"]
+        if (theirs.get("seed"), theirs.get("val_fraction")) != (config.seed, config.val_fraction):
+            raise LabelerError(
+                f"teacher {teacher} held out another validation split (seed "
+                f"{theirs.get('seed')}, fraction {theirs.get('val_fraction')}); train the student "
+                f"with the same --seed, or the teacher has seen its validation images")
 
 
 def _resumed_config(saved: dict, given: TrainConfig,

@@ -204,10 +204,14 @@ def test_a_student_distils_from_a_teacher_and_resumes_without_it(trained_run, ti
     with pytest.raises(LabelerError, match="other classes"):
         train(config, tmp_path / "misled")
 
-    teacher = tmp_path / "teacher.keras"
-    shutil.copy(trained_run / "model.keras", teacher)
+    teacher = tmp_path / "teacher" / "model.keras"
+    shutil.copytree(trained_run, teacher.parent)  # with its state.json: seed 0, 25 % held out
+    config.teachers, config.seed = [str(teacher)], 1
+    with pytest.raises(LabelerError, match="another validation split"):
+        train(config, tmp_path / "leaky")
+
     run = tmp_path / "student"
-    config.teachers = [str(teacher)]
+    config.seed = 0
     train(config, run)
     probabilities = np.load(run / "teacher.npy")
     assert probabilities.shape == (2, 54, 3)  # both views of the 54 training images
