@@ -129,8 +129,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     if config.limit:
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
-    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     _check_teachers_split(config)
+    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     teacher = cached_teacher_probabilities(
         config.teachers, train_set.pixels, data.classes, run_dir / "teacher.npy",
     ) if config.teachers else None
