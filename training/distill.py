@@ -44,6 +44,21 @@ def _check_classes(path: Path, outputs: int, classes: Sequence[str]) -> None:
                            f"({known or f'{outputs} of them'}); the data has {list(classes)}")
 
 
+def check_teachers_split(teachers: Sequence[str], seed: int, val_fraction: float) -> None:
+    """A teacher that trained on the student's validation images would leak them into the
+    student, and the temperature fitted on them would no longer be honest."""
+    for teacher in teachers:
+        state = Path(teacher).parent / "state.json"
+        if not state.is_file():
+            continue
+        theirs = json.loads(state.read_text())["config"]
+        if (theirs.get("seed"), theirs.get("val_fraction")) != (seed, val_fraction):
+            raise LabelerError(
+                f"teacher {teacher} held out another validation split (seed "
+                f"{theirs.get('seed')}, fraction {theirs.get('val_fraction')}); train the student "
+                f"with the same --seed, or the teacher has seen its validation images")
+
+
 def cached_teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray,
                                  classes: Sequence[str], cache: Path) -> np.ndarray:
     """`teacher_probabilities`, kept in the run folder so a resumed run needs no teacher."""

@@ -26,7 +26,7 @@ from labeler.errors import LabelerError
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
-from labeler.training.distill import cached_teacher_probabilities
+from labeler.training.distill import cached_teacher_probabilities, check_teachers_split
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.metrics import calibrate
@@ -129,7 +129,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     if config.limit:
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
-    _check_teachers_split(config)
+    check_teachers_split(config.teachers, config.seed, config.val_fraction)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     teacher = cached_teacher_probabilities(
         config.teachers, train_set.pixels, data.classes, run_dir / "teacher.npy",
@@ -152,21 +152,6 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(model, config, run_dir, val_set, history, time.time() - started)
-
-
-def _check_teachers_split(config: TrainConfig) -> None:
-    """A teacher that trained on this run's validation images would leak them into the
-    student, and the temperature fitted on them would no longer be honest."""
-    for teacher in config.teachers:
-        state = Path(teacher).parent / "state.json"
-        if not state.is_file():
-            continue
-        theirs = json.loads(state.read_text())["config"]
-        if (theirs.get("seed"), theirs.get("val_fraction")) != (config.seed, config.val_fraction):
-            raise LabelerError(
-                f"teacher {teacher} held out another validation split (seed "
-                f"{theirs.get('seed')}, fraction {theirs.get('val_fraction')}); train the student "
-                f"with the same --seed, or the teacher has seen its validation images")
 
 
 def _resumed_config(saved: dict, given: TrainConfig,
