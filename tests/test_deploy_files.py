@@ -9,7 +9,10 @@ import click
 import pytest
 import yaml
 
+from labeler.bundle import load_bundle
 from labeler.cli.main import cli
+from labeler.settings import DEFAULT_BUNDLE
+from labeler.worker.app import queue_name
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"
@@ -41,7 +44,11 @@ def test_kubernetes_worker_requests_a_gpu_and_scales_on_queue_depth():
     container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert container["readinessProbe"]["exec"]["command"][:2] == ["labeler", "doctor"]
-    assert docs["ScaledObject"]["spec"]["triggers"][0]["type"] == "redis"
+    trigger = docs["ScaledObject"]["spec"]["triggers"][0]
+    assert trigger["type"] == "redis"
+    # The scaler watches the shipped model's `auto` queue: a new default bundle must move it.
+    shipped = load_bundle(DEFAULT_BUNDLE).name
+    assert trigger["metadata"]["listName"] == queue_name(shipped, "auto")
 
 
 def _labeler_invocations() -> list[list[str]]:

@@ -107,10 +107,9 @@ def test_inline_transport_labels_images_the_worker_cannot_see(
 def test_a_task_cannot_read_outside_the_submitted_folder(store, redis_url, worker, tmp_path):
     from labeler.worker.app import TASK_NAME, configure
 
-    store.create_job("evil", 2, root=str(tmp_path), queue="labeler.cifar10-resnet.auto",
-                     top_k=1)
-    app = configure(redis_url)
     queue = store.workers()[0]["queue"]
+    store.create_job("evil", 2, root=str(tmp_path), queue=queue, top_k=1)
+    app = configure(redis_url)
     app.send_task(TASK_NAME, args=["evil", 0, ["../../etc/passwd", "/etc/hostname"]],
                   queue=queue)
     from labeler.waiting import wait_for_job
