@@ -10,7 +10,8 @@ import click
 
 from labeler.bundle import PRECISIONS, load_bundle
 from labeler.cli.context import Context
-from labeler.cli.progress import ProgressPrinter, format_seconds
+from labeler.cli.progress import ProgressPrinter
+from labeler.durations import format_seconds
 from labeler.errors import LabelerError
 from labeler.jobstore import JobProgress, JobState
 from labeler.results_io import format_for, write_results

@@ -7,15 +7,8 @@ import time
 
 import click
 
+from labeler.durations import format_seconds
 from labeler.jobstore import JobProgress
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def progress_line(job: JobProgress, width: int = 30) -> str:

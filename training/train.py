@@ -22,6 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from labeler.durations import format_seconds
 from labeler.errors import LabelerError
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
@@ -91,11 +92,17 @@ class OneCycle(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Writes last.keras and state.json atomically after every epoch."""
+    """Writes last.keras and state.json atomically after every epoch, and says how long the
+    rest of the run should take (runs here last hours and span sessions)."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, history: dict) -> None:
         super().__init__()
         self.run_dir, self.config, self.history = run_dir, config, history
+        self.started, self.first_epoch = time.monotonic(), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch, self.started = epoch, time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -106,6 +113,17 @@ class Checkpoint(keras.callbacks.Callback):
         _write_json(self.run_dir / "state.json", {
             "config": asdict(self.config), "epochs_done": epoch + 1, "history": self.history,
         })
+        print(remaining_line(epoch + 1, self.config.epochs, time.monotonic() - self.started,
+                             epoch + 1 - (self.first_epoch or 0)), flush=True)
+
+
+def remaining_line(done: int, total: int, seconds: float, epochs_timed: int) -> str:
+    """`checkpoint 12/60: 4:05 an epoch, about 3:16:00 to go (continue with --resume)`."""
+    per_epoch = seconds / max(1, epochs_timed)
+    left = "done" if done >= total else (
+        f"about {format_seconds(per_epoch * (total - done))} to go (stop any time; "
+        "continue with --resume)")
+    return f"checkpoint {done}/{total}: {format_seconds(per_epoch)} an epoch, {left}"
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool = False,

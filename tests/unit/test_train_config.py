@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 import pytest
 
-from labeler.training.train import TrainConfig, _resumed_config, one_cycle_lr
+from labeler.training.train import TrainConfig, _resumed_config, one_cycle_lr, remaining_line
 
 
 def test_one_cycle_warms_up_then_decays_to_zero():
@@ -27,6 +27,14 @@ def test_a_resume_keeps_the_runs_settings_and_warns_only_about_options_given(cap
     assert capsys.readouterr().out.strip().endswith("ignoring changed: peak_lr")
     _resumed_config(saved, TrainConfig(data="/new", epochs=16), explicit={"data", "epochs"})
     assert capsys.readouterr().out == ""
+
+
+def test_each_checkpoint_says_how_long_the_rest_of_the_run_takes():
+    # A run resumed after epoch 10 has timed 2 epochs of its own (10 min): 48 left at 5 min.
+    line = remaining_line(done=12, total=60, seconds=600, epochs_timed=2)
+    assert line.startswith("checkpoint 12/60: 5:00 an epoch, about 4:00:00 to go")
+    assert "--resume" in line
+    assert remaining_line(60, 60, 300, 1) == "checkpoint 60/60: 5:00 an epoch, done"
 
 
 def test_freed_training_memory_stays_in_the_heap_on_glibc():
