@@ -52,6 +52,9 @@ def _given_on_command_line() -> set[str]:
               "probabilities on each training image join the targets.")
 @click.option("--teacher-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
               help="Share of each target taken from the teachers (with --teacher).")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.5, min_open=True), default=0.1,
+              show_default=True, help="Share of each class held out to validate and to fit "
+              "the confidence temperature on.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the validation split, the order and the augmentation.")
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
@@ -61,8 +64,8 @@ def _given_on_command_line() -> set[str]:
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_scale,
-          label_smoothing, ema, teachers, teacher_weight, seed, limit, weights, image_size,
-          resume) -> None:
+          label_smoothing, ema, teachers, teacher_weight, val_fraction, seed, limit, weights,
+          image_size, resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -76,7 +79,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_
                          peak_lr=lr, cutout=cutout, translate=translate,
                          bias_lr_scale=bias_lr_scale, label_smoothing=label_smoothing, ema=ema,
                          teachers=list(teachers), teacher_weight=teacher_weight,
-                         seed=seed, limit=limit, weights=weights, image_size=image_size)
+                         val_fraction=val_fraction, seed=seed, limit=limit, weights=weights,
+                         image_size=image_size)
     summary = run_training(config, out, resume=resume, explicit=_given_on_command_line())
     click.echo(json.dumps(summary, indent=2))
 

@@ -70,6 +70,22 @@ def test_training_refuses_to_overwrite_a_run_without_resume(tiny_dataset, tmp_pa
         train(TrainConfig(data=str(tiny_dataset), preset="baseline", epochs=1), run)
 
 
+def test_the_train_command_holds_out_the_fraction_asked_and_reports_progress(tiny_dataset,
+                                                                            tmp_path):
+    from tests.conftest import cli_env, run_cli
+
+    run = tmp_path / "run"
+    proc = run_cli(["train", str(tiny_dataset), "--preset", "baseline", "--epochs", "2",
+                    "--batch-size", "16", "--val-fraction", "0.25", "--out", str(run)],
+                   cli_env(tmp_path / "home"), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "on 54 images (18 held out)" in proc.stdout
+    assert "checkpoint 1/2: " in proc.stdout and "to go" in proc.stdout
+    assert "checkpoint 2/2: " in proc.stdout
+    assert json.loads((run / "state.json").read_text())["config"]["val_fraction"] == 0.25
+    assert json.loads(proc.stdout[proc.stdout.index("{"):])["epochs"] == 2
+
+
 @pytest.fixture(scope="module")
 def trained_run(tiny_dataset, tmp_path_factory):
     import os
