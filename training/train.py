@@ -92,17 +92,16 @@ class OneCycle(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Writes last.keras and state.json atomically after every epoch, and says how long the
-    rest of the run should take (runs here last hours and span sessions)."""
+    """Writes last.keras and state.json atomically after every epoch, records each epoch's
+    wall time in the history (a run may span sessions) and says how long the rest will take."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, history: dict) -> None:
         super().__init__()
         self.run_dir, self.config, self.history = run_dir, config, history
-        self.started, self.first_epoch = time.monotonic(), None
+        self.epoch_started, self.timed = 0.0, []
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.first_epoch is None:
-            self.first_epoch, self.started = epoch, time.monotonic()
+        self.epoch_started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -110,20 +109,21 @@ class Checkpoint(keras.callbacks.Callback):
         tmp = self.run_dir / "last.tmp.keras"
         self.model.save(tmp)
         os.replace(tmp, self.run_dir / "last.keras")
+        self.timed.append(time.monotonic() - self.epoch_started)
+        self.history.setdefault("epoch_seconds", []).append(round(self.timed[-1], 1))
         _write_json(self.run_dir / "state.json", {
             "config": asdict(self.config), "epochs_done": epoch + 1, "history": self.history,
         })
-        print(remaining_line(epoch + 1, self.config.epochs, time.monotonic() - self.started,
-                             epoch + 1 - (self.first_epoch or 0)), flush=True)
+        print(remaining_line(epoch + 1, self.config.epochs, sum(self.timed) / len(self.timed)),
+              flush=True)
 
 
-def remaining_line(done: int, total: int, seconds: float, epochs_timed: int) -> str:
-    """`checkpoint 12/60: 4:05 an epoch, about 3:16:00 to go (continue with --resume)`."""
-    per_epoch = seconds / max(1, epochs_timed)
+def remaining_line(done: int, total: int, seconds_per_epoch: float) -> str:
+    """`checkpoint 12/60: 4:05 an epoch, about 3:16:00 to go (stop any time; ...)`."""
     left = "done" if done >= total else (
-        f"about {format_seconds(per_epoch * (total - done))} to go (stop any time; "
+        f"about {format_seconds(seconds_per_epoch * (total - done))} to go (stop any time; "
         "continue with --resume)")
-    return f"checkpoint {done}/{total}: {format_seconds(per_epoch)} an epoch, {left}"
+    return f"checkpoint {done}/{total}: {format_seconds(seconds_per_epoch)} an epoch, {left}"
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool = False,
@@ -223,7 +223,10 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
     summary = {
         "preset": config.preset, "epochs": config.epochs, "parameters": model.count_params(),
         "multiply_adds": count_macs(model),
-        "train_seconds_this_session": round(seconds, 1), **calibration,
+        "train_seconds_this_session": round(seconds, 1),
+        # Across sessions; runs from before epoch times were recorded have none.
+        "train_seconds_all_epochs": round(sum(history.get("epoch_seconds", [])), 1),
+        **calibration,
     }
     _write_json(run_dir / "summary.json", summary)
     try:

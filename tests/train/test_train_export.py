@@ -82,8 +82,11 @@ def test_the_train_command_holds_out_the_fraction_asked_and_reports_progress(tin
     assert "on 54 images (18 held out)" in proc.stdout
     assert "checkpoint 1/2: " in proc.stdout and "to go" in proc.stdout
     assert "checkpoint 2/2: " in proc.stdout
-    assert json.loads((run / "state.json").read_text())["config"]["val_fraction"] == 0.25
-    assert json.loads(proc.stdout[proc.stdout.index("{"):])["epochs"] == 2
+    state = json.loads((run / "state.json").read_text())
+    assert state["config"]["val_fraction"] == 0.25
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert summary["epochs"] == 2 and len(state["history"]["epoch_seconds"]) == 2
+    assert summary["train_seconds_all_epochs"] == round(sum(state["history"]["epoch_seconds"]), 1)
 
 
 @pytest.fixture(scope="module")
