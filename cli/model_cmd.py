@@ -47,9 +47,10 @@ def _given_on_command_line() -> set[str]:
 @click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
               help="Momentum of a moving average of the weights, used at the end (0: off).")
 @click.option("--teacher", "teachers", multiple=True,
-              type=click.Path(exists=True, dir_okay=False),
-              help="A trained .keras model to distil from (repeat for an ensemble); its "
-              "probabilities on each training image join the targets.")
+              type=click.Path(exists=True),
+              help="A model to distil from (repeat for an ensemble): a trained .keras, run once "
+              "on each training image, or a bundle folder, run on every augmented view; its "
+              "probabilities join the targets.")
 @click.option("--teacher-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
               help="Share of each target taken from the teachers (with --teacher).")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.5, min_open=True), default=0.1,

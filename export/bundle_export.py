@@ -31,7 +31,9 @@ from labeler.export.variants import QuantizationConfig, count_quantised_nodes, m
 
 FP32_TOLERANCE = 1e-4
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
-TRAINING_ARTEFACTS = ("history.json", "curves.png", "calibration.json", "summary.json")
+# state.json: the run's config, so a student can check which images a teacher bundle trained on.
+TRAINING_ARTEFACTS = ("history.json", "curves.png", "calibration.json", "summary.json",
+                      "state.json")
 
 
 class ExportCheckError(LabelerError):

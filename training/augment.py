@@ -11,7 +11,7 @@ import math
 import keras
 import numpy as np
 
-from labeler.training.distill import distilled_targets
+from labeler.training.distill import Teach, distilled_targets
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -25,7 +25,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         epoch: int = 0,
         pad: int = 4,
         cutout: int = 8,
-        teacher: np.ndarray | None = None,
+        teach: Teach | None = None,
         teacher_weight: float = 0.0,
     ) -> None:
         super().__init__()
@@ -33,8 +33,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.num_classes, self.batch_size = num_classes, batch_size
         self.seed, self.pad, self.cutout = seed, pad, cutout
         self.epoch = epoch
-        # Teachers' probabilities, (2, images, classes): as the image is, and mirrored.
-        self.teacher, self.teacher_weight = teacher, teacher_weight
+        self.teach, self.teacher_weight = teach, teacher_weight
         self._order = self._permutation()
 
     def __len__(self) -> int:
@@ -53,8 +52,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         rng = np.random.default_rng((self.seed, self.epoch, index))
         x, mirrored = augment(self.pixels[rows], rng, self.pad, self.cutout)
         y = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
-        if self.teacher is not None:
-            y = distilled_targets(y, self.teacher[mirrored.astype(int), rows], self.teacher_weight)
+        if self.teach is not None:
+            y = distilled_targets(y, self.teach(x, rows, mirrored), self.teacher_weight)
         return x.astype(np.float32), y
 
 

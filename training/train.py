@@ -27,7 +27,7 @@ from labeler.errors import LabelerError
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
-from labeler.training.distill import cached_teacher_probabilities, check_teachers_split
+from labeler.training.distill import check_teachers_split, make_teach
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.metrics import calibrate
@@ -50,7 +50,7 @@ class TrainConfig:
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
-    teachers: list[str] = field(default_factory=list)  # .keras models to distil from
+    teachers: list[str] = field(default_factory=list)  # .keras models or bundles
     teacher_weight: float = 0.7  # share of each target taken from the teachers
     weights: str | None = None  # ImageNet weights file for the transfer preset
     image_size: int | None = None  # default: 32, or 160 for transfer
@@ -149,13 +149,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     keras.utils.set_random_seed(config.seed)
     check_teachers_split(config.teachers, config.seed, config.val_fraction)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
-    teacher = cached_teacher_probabilities(
-        config.teachers, train_set.pixels, data.classes, run_dir / "teacher.npy",
-    ) if config.teachers else None
+    teach = make_teach(config.teachers, train_set.pixels, data.classes,
+                       run_dir) if config.teachers else None
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
         config.seed, epoch=done, cutout=config.cutout, pad=config.max_shift,
-        teacher=teacher, teacher_weight=config.teacher_weight,
+        teach=teach, teacher_weight=config.teacher_weight,
     )
     started = time.time()
     if done < config.epochs:

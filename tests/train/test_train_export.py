@@ -240,3 +240,37 @@ def test_a_student_distils_from_a_teacher_and_resumes_without_it(trained_run, ti
     summary = train(config, run, resume=True)
     assert summary["epochs"] == 2
     assert json.loads((run / "state.json").read_text())["config"]["teachers"] == [str(teacher)]
+
+
+def test_a_student_distils_online_from_teacher_bundles(trained_run, tiny_dataset, tmp_path):
+    import shutil
+
+    from labeler.errors import LabelerError
+    from labeler.export.bundle_export import export_bundle
+    from labeler.training.train import TrainConfig, train
+
+    bundle = tmp_path / "teacher-bundle"
+    export_bundle(trained_run / "model.keras", bundle)
+    # The bundle carries the run's config, so the student can check the split it held out.
+    assert json.loads((bundle / "training" / "state.json").read_text())["config"]["seed"] == 0
+    config = TrainConfig(data=str(tiny_dataset), preset="whitened", epochs=1, batch_size=16,
+                         peak_lr=0.01, val_fraction=0.25, seed=1, teachers=[str(bundle)])
+    with pytest.raises(LabelerError, match="another validation split"):
+        train(config, tmp_path / "leaky")
+    config.seed = 0
+    config.teachers = [str(bundle), str(trained_run / "model.keras")]
+    with pytest.raises(LabelerError, match="not a mix"):
+        train(config, tmp_path / "mixed")
+    stranger = tmp_path / "stranger"
+    shutil.copytree(bundle, stranger)
+    meta = json.loads((stranger / "bundle.json").read_text())
+    (stranger / "bundle.json").write_text(json.dumps({**meta, "classes": ["a", "b", "c"]}))
+    config.teachers = [str(stranger)]
+    with pytest.raises(LabelerError, match="other classes"):
+        train(config, tmp_path / "misled")
+
+    run = tmp_path / "student"
+    config.teachers = [str(bundle), str(bundle)]
+    summary = train(config, run)
+    assert summary["epochs"] == 1 and not (run / "teacher.npy").exists()  # nothing precomputed
+    assert json.loads((run / "state.json").read_text())["config"]["teachers"] == [str(bundle)] * 2

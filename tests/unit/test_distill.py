@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labeler.training.augment import AugmentedBatches
-from labeler.training.distill import distilled_targets
+from labeler.training.distill import distilled_targets, precomputed
 from labeler.training.metrics import softmax
 
 
@@ -25,12 +25,33 @@ def test_each_view_gets_the_teachers_probabilities_for_that_view():
     teacher[0, :, 0] = 1.0  # "as it is" says class 0, "mirrored" says class 1
     teacher[1, :, 1] = 1.0
     batches = AugmentedBatches(pixels, np.zeros(images, int), classes, batch_size=images, seed=3,
-                               pad=0, cutout=0, teacher=teacher, teacher_weight=1.0)
+                               pad=0, cutout=0, teach=precomputed(teacher),
+                               teacher_weight=1.0)
     x, y = batches[0]
     mirrored = x[:, 0, 0, 0] == 255
     assert 0 < mirrored.sum() < images  # both views occur in a batch this size
     np.testing.assert_array_equal(y[:, 1], mirrored.astype(np.float32))
     np.testing.assert_array_equal(y[:, 0], (~mirrored).astype(np.float32))
+
+
+def test_an_online_teacher_judges_the_view_the_student_sees_cutout_included():
+    images = 64
+    pixels = np.full((images, 8, 8, 3), 200, np.uint8)
+    seen = []
+
+    def teach(views, rows, mirrored):
+        seen.append(views.copy())
+        hidden = (views == 0).mean(axis=(1, 2, 3))  # "class 1" as far as cutout hid the image
+        return np.stack([1 - hidden, hidden], axis=1)
+
+    batches = AugmentedBatches(pixels, np.zeros(images, int), 2, batch_size=images, seed=5,
+                               pad=2, cutout=4, teach=teach, teacher_weight=0.5)
+    x, y = batches[0]
+    assert seen[0].dtype == np.uint8  # what a bundle takes
+    np.testing.assert_array_equal(seen[0], x)
+    hidden = (x == 0).mean(axis=(1, 2, 3))
+    assert len(np.unique(hidden)) > 1  # cutouts clipped at the edges hide less: per-view beliefs
+    np.testing.assert_allclose(y[:, 1], 0.5 * hidden, rtol=1e-6)
 
 
 def test_without_teachers_the_targets_are_the_labels():
