@@ -6,7 +6,7 @@ in two kinds, and a run uses one:
 - `.keras` files run once, before training, on every training image and on its mirror image;
   each augmented view then gets the beliefs about its unshifted, uncovered original (cheap).
 - bundle folders run through ONNX Runtime on every augmented view the student sees, shift and
-  cutout included (online; about a minute an epoch per INT8 teacher on 45,000 images here).
+  cutout included (online: each teacher's inference on every view, every epoch).
 Either way the batches mix those beliefs into the targets of each view.
 """
 
