@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -79,9 +80,12 @@ def test_upload_label_filter_and_download_in_a_browser(page, server, tmp_path):
     option = page.locator("#label-filter option").nth(1)
     label, count = option.get_attribute("value"), option.inner_text()
     page.select_option("#label-filter", label)
-    page.wait_for_function("(l) => [...document.querySelectorAll('#grid .tile')]"
-                           ".every(t => t.dataset.label === l)", arg=label)
-    assert f"({tiles.count()})" in count
+    expected = int(re.search(r"\((\d+)\)", count).group(1))
+    assert expected > 0
+    # Waits for the reloaded grid: an empty grid mid-reload would pass `every` vacuously.
+    page.wait_for_function("([l, n]) => { const t = [...document.querySelectorAll('#grid .tile')];"
+                           " return t.length === n && t.every(x => x.dataset.label === l); }",
+                           arg=[label, expected])
 
     # Needs review: only confidences under the threshold, least confident first.
     page.select_option("#label-filter", "")
@@ -94,7 +98,8 @@ def test_upload_label_filter_and_download_in_a_browser(page, server, tmp_path):
     page.wait_for_function(f"() => document.querySelectorAll('#grid .tile').length === {review}")
     page.uncheck("#review-only")
     page.select_option("#sort", "confidence")
-    page.wait_for_function("() => document.querySelector('#grid .tile').classList"
+    # The grid empties while it reloads, so the first tile may briefly not exist.
+    page.wait_for_function("() => document.querySelector('#grid .tile')?.classList"
                            ".contains('failed')")
 
     # Detail view: the top-k probabilities of one image.

@@ -3,7 +3,8 @@
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 120;
-const state = { job: null, offset: 0, polling: null, lastDone: -1, items: new Map(), limits: null };
+const state = { job: null, offset: 0, polling: null, lastDone: -1, items: new Map(), limits: null,
+                loads: 0 };
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -149,9 +150,13 @@ function itemQuery(offset) {
 async function loadItems(reset) {
   if (!state.job) return;
   if (reset) state.offset = 0;
+  // Filters change faster than replies arrive: only the latest request may draw the grid,
+  // or a slow reply to an older filter would overwrite a newer one.
+  const load = ++state.loads;
   const base = `/api/jobs/${encodeURIComponent(state.job)}`;
   const page = await api(`${base}/items?${itemQuery(state.offset)}`);
   const review = await api(`${base}/items?limit=1&below=${$("review-threshold").value}`);
+  if (load !== state.loads) return;
   $("review-count").textContent = review.needs_review;
   fillLabelFilter(page.labels);
   const grid = $("grid");
