@@ -31,7 +31,8 @@ from labeler.worker.engine import PROVIDER_CHOICES
 @click.option("--decode-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
               help="Seconds one image may take to decode before it fails with 'timeout'.")
 @click.option("--idle-exit", type=click.IntRange(0), default=0,
-              help="Exit after this many idle seconds with an empty queue (0: never).")
+              help="Exit after this many idle seconds with an empty queue, or with Redis "
+                   "unreachable that long (30 s at least) (0: never).")
 def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,
            decode_timeout, idle_exit) -> None:
     """Run a Celery worker that labels chunks with the model bundle."""

@@ -23,6 +23,8 @@ from labeler.worker.tasks import WorkerOptions
 
 log = logging.getLogger("labeler.worker")
 HEARTBEAT_SECONDS = 5
+# Longer than an embedded Redis takes to restart from its append-only file.
+REDIS_GONE_MIN_SECONDS = 30
 
 
 def worker_queues(options: WorkerOptions) -> list[str]:
@@ -62,16 +64,24 @@ def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit:
     stop = threading.Event()
 
     def beat() -> None:
-        store = JobStore(connect(options.redis_url))
+        store, unreachable_since = None, None
         while not stop.is_set():
             try:
+                store = store or JobStore(connect(options.redis_url))
                 store.heartbeat(name, info, ttl=3 * HEARTBEAT_SECONDS)
+                unreachable_since = None
                 if idle_exit and _idle_for(store, name, info) > idle_exit:
-                    log.info("idle for %d s with an empty queue: shutting down", idle_exit)
-                    os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+                    _leave(f"idle for {idle_exit} s with an empty queue")
                     return
             except Exception as exc:  # keep beating through a Redis restart
                 log.warning("heartbeat failed: %s", exc)
+                unreachable_since = unreachable_since or time.monotonic()
+                # An embedded Redis that stays gone was stopped, and its local workers with
+                # it; they must not wait for it forever. Fleet workers (no idle exit) do.
+                gone = time.monotonic() - unreachable_since
+                if idle_exit and gone > max(idle_exit, REDIS_GONE_MIN_SECONDS):
+                    _leave(f"Redis unreachable for {gone:.0f} s")
+                    return
             stop.wait(HEARTBEAT_SECONDS)
 
     @worker_ready.connect(weak=False)
@@ -84,6 +94,11 @@ def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit:
         # Redis may be the thing that went away; the heartbeat key then expires by itself.
         with contextlib.suppress(Exception):
             JobStore(connect(options.redis_url)).forget_worker(name)
+
+
+def _leave(reason: str) -> None:
+    log.info("%s: shutting down", reason)
+    os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
 
 
 def _idle_for(store: JobStore, name: str, info: dict) -> float:

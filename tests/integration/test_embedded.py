@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from labeler.jobstore import JobStore
-from labeler.redis_server import connect, stop_redis
-from tests.conftest import REPO, cli_env, run_cli
+from labeler.redis_server import connect, ensure_redis, stop_redis
+from tests.conftest import REPO, cli_env, run_cli, start_worker, stop_process
 
 
 def test_submit_starts_redis_and_a_worker_and_labels_the_examples():
@@ -45,6 +45,28 @@ def test_a_local_worker_that_cannot_start_is_reported_not_waited_for(bundle, tmp
                         "--wait", "--timeout", "60"], cli_env(home), timeout=120)
         assert proc.returncode == 1
         assert "local worker failed" in proc.stderr and "SHA-256" in proc.stderr
+    finally:
+        stop_redis(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_local_worker_leaves_when_its_embedded_redis_is_stopped():
+    home = Path(tempfile.mkdtemp(prefix="lbe-", dir="/tmp"))
+    try:
+        url = ensure_redis(home)
+        worker = start_worker(cli_env(home, url), "--idle-exit", "3")
+        store = JobStore(connect(url))
+        deadline = time.monotonic() + 60
+        while not store.workers() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert store.workers(), "the worker should come online"
+        stop_redis(home)
+        # Not before 30 s (a Redis restart must not empty the pool), but not never.
+        try:
+            log, _ = worker.communicate(timeout=90)
+        finally:
+            stop_process(worker)
+        assert worker.returncode == 0 and "Redis unreachable" in log
     finally:
         stop_redis(home)
         shutil.rmtree(home, ignore_errors=True)
