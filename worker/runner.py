@@ -12,9 +12,11 @@ import threading
 import time
 import uuid
 
+import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from labeler.bundle import load_bundle
+from labeler.errors import ServiceError
 from labeler.jobstore import JobStore
 from labeler.redis_server import connect
 from labeler.worker.app import configure, queue_name
@@ -73,7 +75,7 @@ def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit:
                 if idle_exit and _idle_for(store, name, info) > idle_exit:
                     _leave(f"idle for {idle_exit} s with an empty queue")
                     return
-            except Exception as exc:  # keep beating through a Redis restart
+            except (ServiceError, redis.ConnectionError) as exc:
                 log.warning("heartbeat failed: %s", exc)
                 unreachable_since = unreachable_since or time.monotonic()
                 # An embedded Redis that stays gone was stopped, and its local workers with
@@ -82,6 +84,8 @@ def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit:
                 if idle_exit and gone > max(idle_exit, REDIS_GONE_MIN_SECONDS):
                     _leave(f"Redis unreachable for {gone:.0f} s")
                     return
+            except Exception as exc:  # keep beating through whatever else goes wrong
+                log.warning("heartbeat failed: %s", exc)
             stop.wait(HEARTBEAT_SECONDS)
 
     @worker_ready.connect(weak=False)
