@@ -6,6 +6,8 @@
 #   scripts/ship-default-model.sh RUN_DIR DATA_DIR [NAME]
 #   e.g. scripts/ship-default-model.sh runs/cifar10-resnet /work/data/cifar10 cifar10-resnet
 #   EXPORT_FLAGS=--flip-average scripts/ship-default-model.sh ...   (extra `labeler export` flags)
+#   TRAIN_LOG=runs/x.log scripts/ship-default-model.sh ...   (ship the run's console log too)
+# Afterwards only the README's tables and prose are left to edit by hand.
 set -euo pipefail
 run=${1:?training run folder}; data=${2:?dataset folder with train/ and test/}
 name=${3:-$(basename "$run")}
@@ -16,12 +18,26 @@ bundle=labeler/models/default
 labeler export "$run/model.keras" -o "$out/bundle" --name "$name" --precision fp32,fp16,int8 \
     --eval "$data/test" ${EXPORT_FLAGS:-} | tee "$out/export.txt"
 rm -rf "$bundle" && cp -r "$out/bundle" "$bundle"
+if [ -n "${TRAIN_LOG:-}" ]; then
+    # TensorFlow's start-up chatter and the time-to-go lines say nothing about the model.
+    { echo "# console log of $run; its command and settings are in state.json beside this file"
+      grep -v -E '^(WARNING: All log messages|I0000 |To enable the following|checkpoint [0-9]+/[0-9]+:)' \
+          "$TRAIN_LOG"; } > "$bundle/training/train.log"
+fi
+# The run's record, kept in git because runs/ is not: curves, history, split, calibration.
+record=docs/runs/$(basename "$run" | sed 's/^cifar10-//')
+mkdir -p "$record"
+cp "$run"/{calibration,history,state,summary}.json "$run/curves.png" "$record/"
+# The KEDA trigger watches the shipped model's queue (tests/test_deploy_files.py checks it).
+sed -i -E "s/labeler\.[A-Za-z0-9_-]+\.auto/labeler.$name.auto/g" deploy/k8s/worker.yaml
 
 for precision in fp32 fp16 int8; do
     labeler submit "$data/test" --wait --precision "$precision" --json > "$out/submit-$precision.json" || true
     job=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['job'])" "$out/submit-$precision.json")
     labeler score "$job" --report "$out/score-$precision" | tee "$out/score-$precision.txt"
 done
+cp "$out/score-fp32/confusion.png" docs/confusion-fp32.png
+cp "$out/score-fp32/reliability.png" docs/reliability-fp32.png
 
 labeler bench model --batch-sizes 1,8,32,64,128,256,512 --json --plot docs/bench-model.png \
     > "$out/bench-model.json"
@@ -45,4 +61,6 @@ for i in range(100_000):
 PY
 LABELER_HOME=$out/home-100k labeler submit "$many" --json --no-spawn > "$out/submit-100k.json"
 LABELER_HOME=$out/home-100k labeler forget "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['job'])" "$out/submit-100k.json")"
-echo "done: figures in $out"
+# The README's screenshot shows the shipped model's labels.
+LABELER_SCREENSHOT=docs/web-page.png python3 -m pytest -q tests/web/test_browser.py
+echo "done: figures in $out, record in $record; now update the README's tables"
