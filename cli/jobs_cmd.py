@@ -14,7 +14,7 @@ from labeler.cli.progress import ProgressPrinter
 from labeler.durations import format_seconds
 from labeler.errors import LabelerError
 from labeler.jobstore import JobProgress, JobState
-from labeler.results_io import format_for, write_results
+from labeler.results_io import format_for, item_matches, write_results
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
 
@@ -186,13 +186,18 @@ def _describe(job: JobProgress, short: bool = False) -> str:
 @click.argument("job_id")
 @click.option("-o", "--output", default="-", show_default=True,
               help="File to write (.csv or .jsonl); - for CSV on stdout.")
-def results(job_id, output) -> None:
+@click.option("--label", help="Only items with this label, or 'failed' for the failed ones.")
+@click.option("--below", type=click.FloatRange(0, 1),
+              help="Only labelled items with a confidence under this (the ones to review).")
+def results(job_id, output, label, below) -> None:
     """Write the labels (and failures with their reasons) of JOB_ID."""
     _check_output(output)
     ctx = Context()
     if ctx.store.progress(job_id) is None:
         raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
-    count = write_results(ctx.store.iter_items(job_id), output)
+    items = (item for item in ctx.store.iter_items(job_id)
+             if item_matches(item[1], label, below))
+    count = write_results(items, output)
     if output != "-":
         click.echo(f"wrote {count:,} rows to {output}", err=True)
 

@@ -23,6 +23,19 @@ def format_for(path: str) -> str:
     return suffix
 
 
+def item_matches(result: dict | None, label: str | None = None,
+                 below: float | None = None) -> bool:
+    """The one filter behind `labeler results` and the web page's grid: `label` is a class
+    name or "failed"; `below` keeps labelled items less sure than it (the ones to review)."""
+    if label == "failed":
+        return result is None
+    if result is None:
+        return label is None and below is None
+    if label and result["label"] != label:
+        return False
+    return below is None or result["confidence"] < below
+
+
 def write_results(items: Iterable[tuple[str, dict | None, str | None]], path: str) -> int:
     """Write (path, result, error) rows to `path` ('-' for stdout); returns the row count."""
     kind = format_for(path)

@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from labeler.results_io import item_matches
+
 SORTS = ("path", "confidence", "-confidence")
 
 
@@ -31,9 +33,11 @@ def select_items(items: Iterable[tuple[str, dict | None, str | None]], query: It
     whole job (for the filter menu)."""
     rows = [item_row(*item) for item in items]
     counts = Counter(r["label"] or "failed" for r in rows)
-    review = sum(1 for r in rows if r["label"] and query.below is not None
-                 and r["confidence"] < query.below)
-    matched = [r for r in rows if _matches(r, query)]
+    # A row carries its result's label and confidence; a failed one has no label.
+    review = 0 if query.below is None else sum(
+        item_matches(r if r["label"] else None, below=query.below) for r in rows)
+    matched = [r for r in rows
+               if item_matches(r if r["label"] else None, query.label, query.below)]
     if query.sort in ("confidence", "-confidence"):
         # Failed items have no confidence: they go first when looking for the least sure.
         matched.sort(key=lambda r: -1.0 if r["confidence"] is None else r["confidence"],
@@ -42,11 +46,3 @@ def select_items(items: Iterable[tuple[str, dict | None, str | None]], query: It
             "needs_review": review,
             "items": matched[query.offset:query.offset + query.limit]}
 
-
-def _matches(row: dict, query: ItemQuery) -> bool:
-    if query.label == "failed":
-        return row["label"] is None
-    if query.label and row["label"] != query.label:
-        return False
-    return query.below is None or (row["confidence"] is not None
-                                   and row["confidence"] < query.below)

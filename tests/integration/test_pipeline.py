@@ -93,6 +93,17 @@ def test_status_and_results_from_another_shell(
     stdout_csv = run_cli(["results", job_id], env).stdout
     assert len(list(csv.DictReader(io.StringIO(stdout_csv)))) == 165
 
+    def paths(*flags: str) -> set[str]:
+        out = run_cli(["results", job_id, *flags], env).stdout
+        return {row["path"] for row in csv.DictReader(io.StringIO(out))}
+
+    assert paths("--label", "failed") == set(CORRUPT)
+    label = labelled[0]["label"]
+    assert paths("--label", label) == {x["path"] for x in labelled if x["label"] == label}
+    cut = sorted(x["confidence"] for x in labelled)[len(labelled) // 2]
+    unsure = {x["path"] for x in labelled if x["confidence"] < cut}
+    assert unsure and paths("--below", str(cut)) == unsure
+
 
 def test_inline_transport_labels_images_the_worker_cannot_see(
     image_folder, labeler_home, redis_url, store, worker, tmp_path
