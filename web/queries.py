@@ -45,4 +45,3 @@ def select_items(items: Iterable[tuple[str, dict | None, str | None]], query: It
     return {"matched": len(matched), "total": len(rows), "labels": dict(sorted(counts.items())),
             "needs_review": review,
             "items": matched[query.offset:query.offset + query.limit]}
-
