@@ -1,8 +1,9 @@
-"""`labeler bench model|decode|pipeline`."""
+"""`labeler bench model|decode|pipeline|train`."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -155,3 +156,30 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot
     click.echo("time per stage, summed over chunks (s): " + ", ".join(
         f"{k} {v:.2f}" for k, v in result["stage_seconds"].items() if k != "chunks"))
     click.echo("batch sizes: " + ", ".join(f"{k}x{v}" for k, v in result["batch_sizes"].items()))
+
+
+@bench.command("train")
+@click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened")),
+              default="whitened", show_default=True, help="Network to time.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
+              help="Training batch size.")
+@click.option("--repeats", type=click.IntRange(1), default=10, show_default=True,
+              help="Timed steps per compute policy (after 3 warm-up steps).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def bench_train_cmd(preset, batch_size, repeats, as_json) -> None:
+    """Training step time in float32 and in bfloat16: whether --mixed-precision pays here."""
+    from labeler.errors import MissingExtraError
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    try:
+        from labeler.bench.train_bench import bench_train, cpu_bf16_flags
+    except ImportError as exc:
+        raise MissingExtraError("train", exc.name or "tensorflow") from None
+    rows = bench_train(preset, batch_size, repeats,
+                       progress=lambda s: click.echo(f"  measuring {s}", err=True))
+    _render(rows, as_json, ["preset", "compute", "batch", "ms_per_step", "ms_p10", "ms_p90",
+                            "images_per_second", "speedup"])
+    if not as_json:
+        flags = cpu_bf16_flags()
+        click.echo(f"bfloat16 instructions on this CPU: {', '.join(flags) or 'none'}; "
+                   f"--mixed-precision trains {rows[-1]['speedup']:.2f}x as fast as float32")

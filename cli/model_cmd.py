@@ -46,6 +46,9 @@ def _given_on_command_line() -> set[str]:
               help="Share of each target spread over the other classes.")
 @click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
               help="Momentum of a moving average of the weights, used at the end (0: off).")
+@click.option("--mixed-precision", is_flag=True,
+              help="Compute in bfloat16, weights in float32: about 1.7x faster on CPUs with "
+              "AMX or AVX-512 BF16 (see lscpu), slower on others. The saved model is float32.")
 @click.option("--teacher", "teachers", multiple=True,
               type=click.Path(exists=True),
               help="A model to distil from (repeat for an ensemble): a trained .keras, run once "
@@ -65,8 +68,8 @@ def _given_on_command_line() -> set[str]:
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_scale,
-          label_smoothing, ema, teachers, teacher_weight, val_fraction, seed, limit, weights,
-          image_size, resume) -> None:
+          label_smoothing, ema, mixed_precision, teachers, teacher_weight, val_fraction, seed,
+          limit, weights, image_size, resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -79,6 +82,7 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
                          peak_lr=lr, cutout=cutout, translate=translate,
                          bias_lr_scale=bias_lr_scale, label_smoothing=label_smoothing, ema=ema,
+                         mixed_precision=mixed_precision,
                          teachers=list(teachers), teacher_weight=teacher_weight,
                          val_fraction=val_fraction, seed=seed, limit=limit, weights=weights,
                          image_size=image_size)

@@ -16,6 +16,9 @@ from keras import layers
 # Per-channel CIFAR-10 statistics on 0..255 pixels; close enough for any natural-image dataset.
 MEAN = (125.3, 123.0, 113.9)
 STD = (63.0, 62.1, 66.7)
+# The logits layers compute in float32 even under mixed precision: bfloat16 keeps 8 bits of
+# mantissa, too coarse for the loss and for the confidences the temperature is fitted to.
+LOGITS_DTYPE = "float32"
 
 
 def _normalise(x):
@@ -38,7 +41,7 @@ def make_baseline(input_shape: tuple[int, int, int], num_classes: int) -> keras.
     x = layers.Conv2D(64, 3, activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(64, activation="relu")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(inputs, logits, name="baseline")
 
 
@@ -82,10 +85,11 @@ def make_resnet(
     x = _residual(x, w3, weight_decay, "res3")
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     logits = layers.Dense(
-        num_classes, name="logits", kernel_regularizer=keras.regularizers.l2(weight_decay)
+        num_classes, name="logits", dtype=LOGITS_DTYPE,
+        kernel_regularizer=keras.regularizers.l2(weight_decay),
     )(x)
     # Page's ResNet-9 scales the logits down; it keeps early training stable at high LR.
-    logits = layers.Rescaling(0.125, name="logit_scale")(logits)
+    logits = layers.Rescaling(0.125, name="logit_scale", dtype=LOGITS_DTYPE)(logits)
     return keras.Model(inputs, logits, name="resnet9")
 
 
@@ -116,9 +120,9 @@ def make_whitened(
         x = _conv(x, width, weight_decay, f"block{index}b")
         x = _bn_act(x, f"block{index}b")
     x = layers.GlobalMaxPooling2D(name="pool")(x)
-    logits = layers.Dense(num_classes, use_bias=False, name="logits",
+    logits = layers.Dense(num_classes, use_bias=False, name="logits", dtype=LOGITS_DTYPE,
                           kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
-    logits = layers.Rescaling(1 / 9, name="logit_scale")(logits)
+    logits = layers.Rescaling(1 / 9, name="logit_scale", dtype=LOGITS_DTYPE)(logits)
     return keras.Model(inputs, logits, name="whitened")
 
 
@@ -183,7 +187,7 @@ def make_transfer(
     base.trainable = False
     x = base(x, training=False)
     x = layers.Dropout(0.2, name="dropout")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
     return keras.Model(inputs, logits, name="transfer_mobilenetv2")
 
 

@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class TrainConfig:
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
+    mixed_precision: bool = False  # compute in bfloat16, keep the weights in float32
     teachers: list[str] = field(default_factory=list)  # .keras models or bundles
     teacher_weight: float = 0.7  # share of each target taken from the teachers
     weights: str | None = None  # ImageNet weights file for the transfer preset
@@ -147,6 +149,24 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     if config.limit:
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
+    with compute_policy("mixed_bfloat16" if config.mixed_precision else "float32"):
+        return _train(config, run_dir, resume, data, train_set, val_set)
+
+
+@contextmanager
+def compute_policy(name: str):
+    """Build and train under Keras's dtype policy `name`, restoring the previous one after, so
+    a mixed-precision run leaves nothing behind in the process (tests train many models)."""
+    previous = keras.mixed_precision.dtype_policy().name
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImages,
+           train_set: LabelledImages, val_set: LabelledImages) -> dict:
     check_teachers_split(config.teachers, config.seed, config.val_fraction)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
     teach = make_teach(config.teachers, train_set.pixels, data.classes,
@@ -197,6 +217,13 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
     model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes), **extra)
     init_whitening(model, train_pixels)
     init_identity(model)
+    compile_for_training(model, config)
+    _write_json(run_dir / "classes.json", list(data.classes))
+    return model, 0, {}
+
+
+def compile_for_training(model: keras.Model, config: TrainConfig) -> None:
+    """The optimizer, loss and metric every run trains with (and `labeler bench train` times)."""
     # With EMA, Keras's fit ends by copying the averaged weights into the model.
     model.compile(
         optimizer=BiasScaledSGD(
@@ -206,12 +233,12 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
             from_logits=True, label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
-    _write_json(run_dir / "classes.json", list(data.classes))
-    return model, 0, {}
 
 
 def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
             history: dict, seconds: float) -> dict:
+    if config.mixed_precision:
+        model = float32_copy(model, config.preset)
     model.save(run_dir / "model.keras")
     calibration = calibrate(predict_logits(model, val_set.pixels), val_set.labels)
     # Recorded so the export can offer a flip average inside the graph with its own temperature.
@@ -235,6 +262,17 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
     except ImportError:
         pass
     return summary
+
+
+def float32_copy(model: keras.Model, preset: str) -> keras.Model:
+    """The same preset built in float32 with the trained weights (which mixed precision keeps in
+    float32 anyway): what gets calibrated, saved and exported, so no bfloat16 cast reaches the
+    ONNX graph and the temperature is fitted on exactly the arithmetic that serves."""
+    extra = {"weights": None} if preset == "transfer" else {}
+    with compute_policy("float32"):
+        copy = PRESETS[preset](model.input_shape[1:], model.output_shape[-1], **extra)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _write_json(path: Path, payload) -> None:

@@ -39,3 +39,15 @@ def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, stor
     assert result["fraction_of_ceiling"] > 0 and result["serial_ceiling"] > 0
     # The seeds' one-image-at-a-time Keras loop, timed in the same run, is far slower.
     assert result["habit"]["images"] == 20 and result["times_habit"] > 1
+
+
+def test_bench_train_times_a_step_in_float32_and_in_bfloat16(labeler_home):
+    proc = run_cli(["bench", "train", "--preset", "baseline", "--batch-size", "8",
+                    "--repeats", "2", "--json"], cli_env(labeler_home), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["compute"] for r in rows] == ["fp32", "bf16"]
+    assert all(r["ms_per_step"] > 0 and r["images_per_second"] > 0 for r in rows)
+    # The speed-up is each row's step time against float32's, so float32's own is 1.
+    assert rows[0]["speedup"] == 1.0
+    assert rows[1]["speedup"] == round(rows[0]["ms_per_step"] / rows[1]["ms_per_step"], 2)

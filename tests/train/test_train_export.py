@@ -23,14 +23,20 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
-# The whitened run also carries the options whose state must survive the resume: the weight
-# average and the optimizer with a scaled bias learning rate.
-WHITENED_EXTRAS = {"whitened": {"ema": 0.9, "bias_lr_scale": 64.0, "translate": 2}}
+# The whitened runs also carry the options whose state must survive the resume: the weight
+# average, the optimizer with a scaled bias learning rate, and bfloat16 compute.
+WHITENED_EXTRAS = {"ema": 0.9, "bias_lr_scale": 64.0, "translate": 2}
 
 
-@pytest.mark.parametrize("preset", ["baseline", "resnet", "whitened"])
-def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, monkeypatch):
+@pytest.mark.parametrize("preset, extras", [
+    ("baseline", {}), ("resnet", {}), ("whitened", WHITENED_EXTRAS),
+    ("whitened", {**WHITENED_EXTRAS, "mixed_precision": True}),
+], ids=["baseline", "resnet", "whitened", "whitened-bf16"])
+def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, extras,
+                                                    monkeypatch):
     monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
+    import keras as keras_lib
+
     from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.onnx_export import keras_probabilities, load_keras_model
     from labeler.training.train import TrainConfig, train
@@ -38,7 +44,7 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
 
     run = tmp_path / "run"
     config = TrainConfig(data=str(tiny_dataset), preset=preset, epochs=1, batch_size=16,
-                         peak_lr=0.01, val_fraction=0.25, **WHITENED_EXTRAS.get(preset, {}))
+                         peak_lr=0.01, val_fraction=0.25, **extras)
     train(config, run)
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
     config.epochs = 2
@@ -46,6 +52,13 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
     state = json.loads((run / "state.json").read_text())
     assert state["epochs_done"] == 2 and len(state["history"]["loss"]) == 2
     assert summary["temperature"] > 0 and (run / "curves.png").stat().st_size > 0
+    # A mixed-precision run checkpoints in bfloat16 but saves (and exports) float32, and
+    # leaves the process's policy as it found it.
+    policies = {name: {layer.dtype_policy.name for layer in keras_lib.models.load_model(
+        run / name, compile=False).layers} for name in ("last.keras", "model.keras")}
+    assert ("mixed_bfloat16" in policies["last.keras"]) is config.mixed_precision
+    assert policies["model.keras"] == {"float32"}
+    assert keras_lib.mixed_precision.dtype_policy().name == "float32"
 
     meta = export_bundle(run / "model.keras", tmp_path / "bundle",
                          ExportOptions(eval_dir=tiny_dataset / "test"))
