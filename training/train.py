@@ -29,6 +29,7 @@ from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
 from labeler.training.datasets import LabelledImages, load_dataset, split_validation
 from labeler.training.distill import check_teachers_split, make_teach
+from labeler.training.feed import AdvanceEpoch, without_autotune
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.metrics import calibrate
@@ -181,11 +182,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImage
         print(f"training {config.preset} on {len(train_set)} images "
               f"({len(val_set)} held out), epochs {done + 1}..{config.epochs}", flush=True)
         model.fit(
-            batches, epochs=config.epochs, initial_epoch=done,
+            without_autotune(batches), epochs=config.epochs, initial_epoch=done,
+            shuffle=False,  # the batches are permuted per epoch already
             validation_data=(val_set.pixels.astype(np.float32),
                              np.eye(len(data.classes), dtype=np.float32)[val_set.labels]),
             callbacks=[OneCycle(len(batches), config), Checkpoint(run_dir, config, history),
-                       KeepFreedMemory()],
+                       AdvanceEpoch(batches), KeepFreedMemory()],
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(model, config, run_dir, val_set, history, time.time() - started)
