@@ -159,7 +159,7 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot
 
 
 @bench.command("train")
-@click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened")),
+@click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened", "resnet56")),
               default="whitened", show_default=True, help="Network to time.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Training batch size.")

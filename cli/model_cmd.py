@@ -23,10 +23,12 @@ def _given_on_command_line() -> set[str]:
 
 @click.command()
 @click.argument("data")
-@click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened", "transfer")),
+@click.option("--preset",
+              type=click.Choice(("baseline", "resnet", "whitened", "resnet56", "transfer")),
               default="resnet", show_default=True,
               help="baseline: the seeds' CNN; resnet: narrow ResNet-9; whitened: airbench-style "
-              "CNN (experimental); transfer: MobileNetV2 for small custom datasets (needs "
+              "CNN (the shipped model's); resnet56: He et al.'s deep, thin CIFAR ResNet "
+              "(experimental); transfer: MobileNetV2 for small custom datasets (needs "
               "--weights).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")

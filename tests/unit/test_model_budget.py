@@ -1,0 +1,14 @@
+"""The presets meant for the default model stay inside #3's budget for a 32x32 image:
+at most 1 M parameters and 150 M multiply-adds (the whitened net with its flip average too)."""
+
+import pytest
+
+from labeler.training.macs import count_macs
+from labeler.training.models import PRESETS
+
+
+@pytest.mark.parametrize("preset, views", [("resnet", 1), ("whitened", 2), ("resnet56", 1)])
+def test_a_default_candidate_fits_the_edge_budget(preset, views):
+    model = PRESETS[preset]((32, 32, 3), 10)
+    assert model.count_params() <= 1_000_000
+    assert 0 < views * count_macs(model) <= 150_000_000
