@@ -117,9 +117,7 @@ def make_cifar_resnet(
 
 
 def _basic_block(x, filters: int, stride: int, weight_decay: float, name: str):
-    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}a_conv",
-                      kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
+    y = _conv(x, filters, weight_decay, f"{name}a", strides=stride)
     y = layers.BatchNormalization(momentum=0.9, name=f"{name}a_bn")(y)
     y = layers.Activation("relu", name=f"{name}a_relu")(y)
     y = _conv(y, filters, weight_decay, f"{name}b")
@@ -164,8 +162,9 @@ def make_whitened(
     return keras.Model(inputs, logits, name="whitened")
 
 
-def _conv(x, filters: int, weight_decay: float, name: str):
-    return layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv",
+def _conv(x, filters: int, weight_decay: float, name: str, strides: int = 1):
+    return layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+                         name=f"{name}_conv",
                          kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
 
 
