@@ -11,6 +11,7 @@ import click
 
 from labeler.bundle import load_bundle
 from labeler.cli.context import Context
+from labeler.cli.model_cmd import PRESET_NAMES
 from labeler.cli.progress import ProgressPrinter
 
 
@@ -159,7 +160,7 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot
 
 
 @bench.command("train")
-@click.option("--preset", type=click.Choice(("baseline", "resnet", "whitened", "resnet56")),
+@click.option("--preset", type=click.Choice([p for p in PRESET_NAMES if p != "transfer"]),
               default="whitened", show_default=True, help="Network to time.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Training batch size.")

@@ -21,15 +21,20 @@ def _given_on_command_line() -> set[str]:
                                                ParameterSource.ENVIRONMENT)}
 
 
+# The names of `training.models.PRESETS`, spelled out so that building the CLI's help does not
+# import TensorFlow (tests/unit/test_model_budget.py checks they agree).
+PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer")
+
+
 @click.command()
 @click.argument("data")
 @click.option("--preset",
-              type=click.Choice(("baseline", "resnet", "whitened", "resnet56", "transfer")),
+              type=click.Choice(PRESET_NAMES),
               default="resnet", show_default=True,
               help="baseline: the seeds' CNN; resnet: narrow ResNet-9; whitened: airbench-style "
               "CNN (the shipped model's); resnet56: He et al.'s deep, thin CIFAR ResNet "
-              "(experimental); transfer: MobileNetV2 for small custom datasets (needs "
-              "--weights).")
+              "(experimental); wrn16: Wide ResNet 16-2 (experimental); transfer: MobileNetV2 "
+              "for small custom datasets (needs --weights).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")
 @click.option("--epochs", type=click.IntRange(1), default=24, show_default=True,

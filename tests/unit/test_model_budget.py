@@ -7,8 +7,15 @@ from labeler.training.macs import count_macs
 from labeler.training.models import PRESETS
 
 
-@pytest.mark.parametrize("preset, views", [("resnet", 1), ("whitened", 2), ("resnet56", 1)])
+@pytest.mark.parametrize("preset, views", [("resnet", 1), ("whitened", 2), ("resnet56", 1),
+                                                 ("wrn16", 1)])
 def test_a_default_candidate_fits_the_edge_budget(preset, views):
     model = PRESETS[preset]((32, 32, 3), 10)
     assert model.count_params() <= 1_000_000
     assert 0 < views * count_macs(model) <= 150_000_000
+
+
+def test_the_cli_offers_exactly_the_presets():
+    from labeler.cli.model_cmd import PRESET_NAMES
+
+    assert tuple(PRESETS) == PRESET_NAMES
