@@ -49,6 +49,9 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
 @click.option("--bias-lr-scale", type=click.FloatRange(0, min_open=True), default=1.0,
               show_default=True,
               help="Learning-rate multiplier for BatchNorm biases (airbench uses 64).")
+@click.option("--weight-decay", type=click.FloatRange(0),
+              help="L2 factor on the convolution and dense kernels (Keras's: the gradient gets "
+              "2x this times the weight); default: the preset's own.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=0.1, show_default=True,
               help="Share of each target spread over the other classes.")
 @click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
@@ -75,8 +78,8 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_scale,
-          label_smoothing, ema, mixed_precision, teachers, teacher_weight, val_fraction, seed,
-          limit, weights, image_size, resume) -> None:
+          weight_decay, label_smoothing, ema, mixed_precision, teachers, teacher_weight,
+          val_fraction, seed, limit, weights, image_size, resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -88,7 +91,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_
         raise MissingExtraError("train", exc.name or "tensorflow") from None
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
                          peak_lr=lr, cutout=cutout, translate=translate,
-                         bias_lr_scale=bias_lr_scale, label_smoothing=label_smoothing, ema=ema,
+                         bias_lr_scale=bias_lr_scale, weight_decay=weight_decay,
+                         label_smoothing=label_smoothing, ema=ema,
                          mixed_precision=mixed_precision,
                          teachers=list(teachers), teacher_weight=teacher_weight,
                          val_fraction=val_fraction, seed=seed, limit=limit, weights=weights,

@@ -51,6 +51,7 @@ class TrainConfig:
     cutout: int = 8
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
+    weight_decay: float | None = None  # L2 factor on the kernels; default: the preset's own
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
     mixed_precision: bool = False  # compute in bfloat16, keep the weights in float32
     teachers: list[str] = field(default_factory=list)  # .keras models or bundles
@@ -215,13 +216,22 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
         return keras.models.load_model(last), state["epochs_done"], state["history"]
     if config.preset not in PRESETS:
         raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
-    extra = {"weights": config.weights} if config.preset == "transfer" else {}
-    model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes), **extra)
+    model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes),
+                                   **_preset_options(config))
     init_whitening(model, train_pixels)
     init_identity(model)
     compile_for_training(model, config)
     _write_json(run_dir / "classes.json", list(data.classes))
     return model, 0, {}
+
+
+def _preset_options(config: TrainConfig) -> dict:
+    options = {"weights": config.weights} if config.preset == "transfer" else {}
+    if config.weight_decay is not None:
+        if config.preset in ("baseline", "transfer"):
+            raise LabelerError(f"--weight-decay: the {config.preset} preset has no weight decay")
+        options["weight_decay"] = config.weight_decay
+    return options
 
 
 def compile_for_training(model: keras.Model, config: TrainConfig) -> None:

@@ -31,7 +31,7 @@ WHITENED_EXTRAS = {"ema": 0.9, "bias_lr_scale": 64.0, "translate": 2}
 @pytest.mark.parametrize("preset, extras", [
     ("baseline", {}), ("resnet", {}), ("whitened", WHITENED_EXTRAS),
     ("whitened", {**WHITENED_EXTRAS, "mixed_precision": True}), ("resnet56", {}),
-    ("wrn16", {}),
+    ("wrn16", {"weight_decay": 1e-4}),
 ], ids=["baseline", "resnet", "whitened", "whitened-bf16", "resnet56", "wrn16"])
 def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, extras,
                                                     monkeypatch):

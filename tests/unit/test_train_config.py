@@ -4,7 +4,14 @@ from dataclasses import asdict
 
 import pytest
 
-from labeler.training.train import TrainConfig, _resumed_config, one_cycle_lr, remaining_line
+from labeler.errors import LabelerError
+from labeler.training.train import (
+    TrainConfig,
+    _preset_options,
+    _resumed_config,
+    one_cycle_lr,
+    remaining_line,
+)
 
 
 def test_one_cycle_warms_up_then_decays_to_zero():
@@ -27,6 +34,14 @@ def test_a_resume_keeps_the_runs_settings_and_warns_only_about_options_given(cap
     assert capsys.readouterr().out.strip().endswith("ignoring changed: peak_lr")
     _resumed_config(saved, TrainConfig(data="/new", epochs=16), explicit={"data", "epochs"})
     assert capsys.readouterr().out == ""
+
+
+def test_weight_decay_reaches_the_preset_only_when_given_and_only_where_it_exists():
+    assert _preset_options(TrainConfig(data="d", preset="wrn16")) == {}
+    assert _preset_options(TrainConfig(data="d", preset="wrn16", weight_decay=1e-4)) == {
+        "weight_decay": 1e-4}
+    with pytest.raises(LabelerError, match="baseline preset has no weight decay"):
+        _preset_options(TrainConfig(data="d", preset="baseline", weight_decay=1e-4))
 
 
 def test_each_checkpoint_says_how_long_the_rest_of_the_run_takes():
