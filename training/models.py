@@ -158,8 +158,8 @@ def _preact_block(x, filters: int, stride: int, weight_decay: float, name: str):
     y = _conv(activated, filters, weight_decay, f"{name}a", strides=stride)
     y = _conv(_bn_relu(y, f"{name}b"), filters, weight_decay, f"{name}b")
     if stride != 1 or x.shape[-1] != filters:
-        # The projection reads the activated input, as in the original: the raw sum would
-        # carry the stem's unnormalised scale into every stage.
+        # As in the original: where the shape changes, the shortcut too starts from the
+        # normalised, activated input rather than the raw sum of the previous block.
         x = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj",
                           kernel_regularizer=keras.regularizers.l2(weight_decay))(activated)
     return layers.Add(name=f"{name}_add")([x, y])
