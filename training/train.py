@@ -146,6 +146,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         raise LabelerError(
             "the transfer preset needs ImageNet weights: --weights "
             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
+    _preset_options(config)  # refuses an option the preset lacks before the data loads
     data = load_dataset(config.data, "train", config.input_size)
     train_set, val_set = split_validation(data, config.val_fraction, config.seed)
     if config.limit:
