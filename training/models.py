@@ -121,8 +121,7 @@ def _basic_block(x, filters: int, stride: int, weight_decay: float, name: str):
     y = _conv(y, filters, weight_decay, f"{name}b")
     y = layers.BatchNormalization(momentum=0.9, name=f"{name}b_bn")(y)
     if stride != 1 or x.shape[-1] != filters:
-        x = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj",
-                          kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
+        x = _projection(x, filters, stride, weight_decay, name)
         x = layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(layers.Add(name=f"{name}_add")([x, y]))
 
@@ -160,9 +159,14 @@ def _preact_block(x, filters: int, stride: int, weight_decay: float, name: str):
     if stride != 1 or x.shape[-1] != filters:
         # As in the original: where the shape changes, the shortcut too starts from the
         # normalised, activated input rather than the raw sum of the previous block.
-        x = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj",
-                          kernel_regularizer=keras.regularizers.l2(weight_decay))(activated)
+        x = _projection(activated, filters, stride, weight_decay, name)
     return layers.Add(name=f"{name}_add")([x, y])
+
+
+def _projection(x, filters: int, stride: int, weight_decay: float, name: str):
+    """The 1x1 shortcut convolution where a residual block changes shape."""
+    return layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj",
+                         kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
 
 
 def _bn_relu(x, name: str):
