@@ -38,7 +38,7 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")
 @click.option("--epochs", type=click.IntRange(1), default=24, show_default=True,
-              help="Length of the one-cycle schedule.")
+              help="Length of the one-cycle schedule (--resume keeps the run's unless given).")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Training batch size.")
 @click.option("--lr", type=float, default=0.2, show_default=True, help="Peak learning rate.")

@@ -198,8 +198,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImage
 def _resumed_config(saved: dict, given: TrainConfig,
                     explicit: set[str] | None = None) -> TrainConfig:
     """A resumed run keeps the settings it started with (its schedule depends on them); only
-    the data location (moved or re-extracted) and the number of epochs may change."""
-    config = TrainConfig(**{**saved, "data": given.data, "epochs": given.epochs})
+    the data location (moved or re-extracted) and, when given, the number of epochs change."""
+    epochs = given.epochs if explicit is None or "epochs" in explicit else saved["epochs"]
+    config = TrainConfig(**{**saved, "data": given.data, "epochs": epochs})
     ignored = [k for k, v in asdict(given).items()
                if k not in ("data", "epochs") and v != saved.get(k) and v is not None
                and (explicit is None or k in explicit)]

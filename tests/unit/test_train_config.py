@@ -36,6 +36,12 @@ def test_a_resume_keeps_the_runs_settings_and_warns_only_about_options_given(cap
     assert capsys.readouterr().out == ""
 
 
+def test_a_resume_without_epochs_finishes_the_schedule_it_started():
+    saved = asdict(TrainConfig(data="/old", preset="wrn16", epochs=60))
+    given = TrainConfig(data="/old")  # --epochs left at the CLI default (24)
+    assert _resumed_config(saved, given, explicit={"data"}).epochs == 60
+
+
 def test_weight_decay_reaches_the_preset_only_when_given_and_only_where_it_exists():
     assert _preset_options(TrainConfig(data="d", preset="wrn16")) == {}
     assert _preset_options(TrainConfig(data="d", preset="wrn16", weight_decay=1e-4)) == {
