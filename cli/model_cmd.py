@@ -44,6 +44,9 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
 @click.option("--lr", type=float, default=0.2, show_default=True, help="Peak learning rate.")
 @click.option("--cutout", type=click.IntRange(0), default=8, show_default=True,
               help="Side of the cutout square in pixels (0: none).")
+@click.option("--cutmix", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of batches in which each image gets a box pasted from another, the "
+              "targets mixed by area (CutMix; 0: none).")
 @click.option("--translate", type=click.IntRange(0),
               help="Largest random shift (reflection-padded crop) in pixels; default: side / 8.")
 @click.option("--bias-lr-scale", type=click.FloatRange(0, min_open=True), default=1.0,
@@ -77,7 +80,7 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
 @click.option("--image-size", type=click.IntRange(32, 512),
               help="Input side in pixels (default 32; 160 for transfer).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_scale,
+def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, bias_lr_scale,
           weight_decay, label_smoothing, ema, mixed_precision, teachers, teacher_weight,
           val_fraction, seed, limit, weights, image_size, resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
@@ -90,7 +93,7 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, translate, bias_lr_
     except ImportError as exc:
         raise MissingExtraError("train", exc.name or "tensorflow") from None
     config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
-                         peak_lr=lr, cutout=cutout, translate=translate,
+                         peak_lr=lr, cutout=cutout, cutmix=cutmix, translate=translate,
                          bias_lr_scale=bias_lr_scale, weight_decay=weight_decay,
                          label_smoothing=label_smoothing, ema=ema,
                          mixed_precision=mixed_precision,

@@ -1,7 +1,7 @@
 """Batches for `model.fit` with augmentation done in numpy on uint8 pixels.
 
 Augmentation lives in the data pipeline, never in the exported model. Random crop with
-reflection padding, horizontal flip and cutout: the standard CIFAR recipe.
+reflection padding, horizontal flip and cutout: the standard CIFAR recipe; CutMix optional.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         cutout: int = 8,
         teach: Teach | None = None,
         teacher_weight: float = 0.0,
+        cutmix: float = 0.0,
     ) -> None:
         super().__init__()
         self.pixels, self.labels = pixels, labels
@@ -34,6 +35,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.seed, self.pad, self.cutout = seed, pad, cutout
         self.epoch = epoch
         self.teach, self.teacher_weight = teach, teacher_weight
+        self.cutmix = cutmix
         self._order = self._permutation()
 
     def __len__(self) -> int:
@@ -54,6 +56,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         y = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
         if self.teach is not None:
             y = distilled_targets(y, self.teach(x, rows, mirrored), self.teacher_weight)
+        if self.cutmix and rng.random() < self.cutmix:
+            x, y = cut_mix(x, y, rng)
         return x.astype(np.float32), y
 
 
@@ -76,3 +80,19 @@ def augment(batch: np.ndarray, rng: np.random.Generator, pad: int, cutout: int
         for i in range(n):
             out[i, max(0, cy[i] - half) : cy[i] + half, max(0, cx[i] - half) : cx[i] + half] = 0
     return out, flip
+
+
+def cut_mix(batch: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """CutMix (Yun et al., 2019): paste one box, of a uniformly random share of the area, from
+    a shuffled partner into each image, and mix the targets by the share of pixels each kept."""
+    n, h, w, _ = batch.shape
+    partner = rng.permutation(n)
+    share = rng.uniform()
+    box_h, box_w = round(h * np.sqrt(share)), round(w * np.sqrt(share))
+    top, left = rng.integers(0, h - box_h + 1), rng.integers(0, w - box_w + 1)
+    mixed = batch.copy()
+    mixed[:, top:top + box_h, left:left + box_w] = batch[partner, top:top + box_h,
+                                                         left:left + box_w]
+    pasted = box_h * box_w / (h * w)
+    return mixed, (1 - pasted) * targets + pasted * targets[partner]

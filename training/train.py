@@ -49,6 +49,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     cutout: int = 8
+    cutmix: float = 0.0  # share of batches given CutMix
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
     weight_decay: float | None = None  # L2 factor on the kernels; default: the preset's own
@@ -177,7 +178,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImage
     batches = AugmentedBatches(
         train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
         config.seed, epoch=done, cutout=config.cutout, pad=config.max_shift,
-        teach=teach, teacher_weight=config.teacher_weight,
+        teach=teach, teacher_weight=config.teacher_weight, cutmix=config.cutmix,
     )
     started = time.time()
     if done < config.epochs:
