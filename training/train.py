@@ -35,6 +35,7 @@ from labeler.training.macs import count_macs
 from labeler.training.metrics import calibrate
 from labeler.training.models import PRESETS, init_identity, init_whitening
 from labeler.training.optimizers import BiasScaledSGD
+from labeler.training.sam import sharpness_aware
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TrainConfig:
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
     weight_decay: float | None = None  # L2 factor on the kernels; default: the preset's own
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
+    sam: float = 0.0  # radius of sharpness-aware minimisation's weight perturbation; 0: off
     mixed_precision: bool = False  # compute in bfloat16, keep the weights in float32
     teachers: list[str] = field(default_factory=list)  # .keras models or bundles
     teacher_weight: float = 0.7  # share of each target taken from the teachers
@@ -216,16 +218,23 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
     if resume and last.exists():
         state = json.loads((run_dir / "state.json").read_text())
         print(f"resuming {last} after epoch {state['epochs_done']}", flush=True)
-        return keras.models.load_model(last), state["epochs_done"], state["history"]
+        return (_with_sam(keras.models.load_model(last), config), state["epochs_done"],
+                state["history"])
     if config.preset not in PRESETS:
         raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
     model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes),
                                    **_preset_options(config))
     init_whitening(model, train_pixels)
     init_identity(model)
+    model = _with_sam(model, config)
     compile_for_training(model, config)
     _write_json(run_dir / "classes.json", list(data.classes))
     return model, 0, {}
+
+
+def _with_sam(model: keras.Model, config: TrainConfig) -> keras.Model:
+    # A SAM checkpoint loads back as SharpnessAwareModel; its radius comes from the config.
+    return sharpness_aware(model, config.sam) if config.sam else model
 
 
 def _preset_options(config: TrainConfig) -> dict:
@@ -252,7 +261,7 @@ def compile_for_training(model: keras.Model, config: TrainConfig) -> None:
 
 def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
             history: dict, seconds: float) -> dict:
-    if config.mixed_precision:
+    if config.mixed_precision or config.sam:
         model = float32_copy(model, config.preset)
     model.save(run_dir / "model.keras")
     calibration = calibrate(predict_logits(model, val_set.pixels), val_set.labels)
@@ -280,9 +289,10 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
 
 
 def float32_copy(model: keras.Model, preset: str) -> keras.Model:
-    """The same preset built in float32 with the trained weights (which mixed precision keeps in
-    float32 anyway): what gets calibrated, saved and exported, so no bfloat16 cast reaches the
-    ONNX graph and the temperature is fitted on exactly the arithmetic that serves."""
+    """The same preset built as a plain float32 model with the trained weights (which mixed
+    precision keeps in float32 anyway): what gets calibrated, saved and exported, so no bfloat16
+    cast or training-only model class reaches the bundle, and the temperature is fitted on
+    exactly the arithmetic that serves."""
     extra = {"weights": None} if preset == "transfer" else {}
     with compute_policy("float32"):
         copy = PRESETS[preset](model.input_shape[1:], model.output_shape[-1], **extra)

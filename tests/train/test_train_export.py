@@ -24,13 +24,14 @@ def tiny_dataset(tmp_path_factory):
 
 
 # The whitened runs also carry the options whose state must survive the resume: the weight
-# average, the optimizer with a scaled bias learning rate, and bfloat16 compute.
+# average, the optimizer with a scaled bias learning rate, and bfloat16 compute (with SAM, whose
+# checkpoint is its own model class).
 WHITENED_EXTRAS = {"ema": 0.9, "bias_lr_scale": 64.0, "translate": 2}
 
 
 @pytest.mark.parametrize("preset, extras", [
     ("baseline", {}), ("resnet", {}), ("whitened", WHITENED_EXTRAS),
-    ("whitened", {**WHITENED_EXTRAS, "mixed_precision": True}), ("resnet56", {}),
+    ("whitened", {**WHITENED_EXTRAS, "mixed_precision": True, "sam": 0.05}), ("resnet56", {}),
     ("wrn16", {"weight_decay": 1e-4}),
 ], ids=["baseline", "resnet", "whitened", "whitened-bf16", "resnet56", "wrn16"])
 def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, preset, extras,
