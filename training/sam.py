@@ -27,6 +27,7 @@ class SharpnessAwareModel(keras.Model):
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
+        # As Keras's own train_step does, so the logged loss is the clean one.
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         ascent = sharpest_ascent(tape.gradient(loss, weights), self.rho)
         for weight, step in zip(weights, ascent, strict=True):

@@ -66,11 +66,11 @@ def test_the_batchnorm_statistics_move_once_per_step_as_in_plain_training():
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     plain.train_on_batch(x, y)
     _sam_step(sharp, rho=0.5, lr=0.1, x=x, y=y)
-    for name in ("moving_mean", "moving_variance"):
-        np.testing.assert_allclose(*(m.get_layer("dense_bn").non_trainable_variables[
-            0 if name == "moving_mean" else 1].numpy() for m in (plain, sharp)), rtol=1e-6)
-    moved = plain.get_layer("dense_bn").non_trainable_variables[0].numpy()
-    assert np.abs(moved).max() > 0
+    plain_stats, sharp_stats = ([v.numpy() for v in m.get_layer("dense_bn").non_trainable_variables]
+                                for m in (plain, sharp))
+    for expected, got in zip(plain_stats, sharp_stats, strict=True):  # moving mean, variance
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert np.abs(plain_stats[0]).max() > 0  # the step did move them
 
 
 def test_a_checkpoint_loads_back_as_a_sharpness_aware_model(tmp_path):
