@@ -72,9 +72,18 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
               "probabilities join the targets.")
 @click.option("--teacher-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
               help="Share of each target taken from the teachers (with --teacher).")
-@click.option("--val-fraction", type=click.FloatRange(0, 0.5, min_open=True), default=0.1,
+@click.option("--teacher-views", type=click.IntRange(0), default=0, show_default=True,
+              help="With .keras teachers: draw this many augmented views of each training "
+              "image, have the teachers judge each once before training, and train on those "
+              "views (one drawn per image per epoch), so each target is the teachers' belief "
+              "about exactly the view the student sees (0: off).")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=0.1,
               show_default=True, help="Share of each class held out to validate and to fit "
-              "the confidence temperature on.")
+              "the confidence temperature on (0: train on every image; needs "
+              "--calibration-from).")
+@click.option("--calibration-from", type=click.Path(exists=True, file_okay=False),
+              help="With --val-fraction 0: a finished run of the same recipe that held out a "
+              "split; its fitted temperature is carried into this one.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the validation split, the order and the augmentation.")
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
@@ -85,7 +94,8 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, bias_lr_scale,
           weight_decay, label_smoothing, ema, sam, mixed_precision, teachers, teacher_weight,
-          val_fraction, seed, limit, weights, image_size, resume) -> None:
+          teacher_views, val_fraction, calibration_from, seed, limit, weights, image_size,
+          resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
     from labeler.errors import MissingExtraError
@@ -101,7 +111,9 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, 
                          label_smoothing=label_smoothing, ema=ema, sam=sam,
                          mixed_precision=mixed_precision,
                          teachers=list(teachers), teacher_weight=teacher_weight,
-                         val_fraction=val_fraction, seed=seed, limit=limit, weights=weights,
+                         teacher_views=teacher_views,
+                         val_fraction=val_fraction, calibration_from=calibration_from,
+                         seed=seed, limit=limit, weights=weights,
                          image_size=image_size)
     summary = run_training(config, out, resume=resume, explicit=_given_on_command_line())
     click.echo(json.dumps(summary, indent=2))

@@ -171,7 +171,10 @@ def _reference_images(options: ExportOptions, split, shape: tuple[int, int, int]
         return np.random.default_rng(0).integers(0, 256, (256, *shape), dtype=np.uint8), None
     train, val = split
     rng = np.random.default_rng(1)
-    heldout = val.pixels[rng.permutation(len(val))[: options.holdout]]
+    # A run that held out nothing is checked on its training images: the checks compare the
+    # ONNX variants with Keras on the same pixels, which need not be unseen.
+    checked = val if len(val) else train
+    heldout = checked.pixels[rng.permutation(len(checked))[: options.holdout]]
     pick = rng.permutation(len(train))[: options.quantization.size]
     return heldout, train.pixels[pick]
 
@@ -184,9 +187,10 @@ def _temperature(model, run: dict, split, flip_average: bool) -> float:
         return float(calibration.get("temperature", 1.0))
     if "flip_average" in calibration:
         return float(calibration["flip_average"]["temperature"])
-    if split is None:
-        raise LabelerError("--flip-average needs the training data to fit its temperature: "
-                           "pass --data")
+    if split is None or not len(split[1]):
+        raise LabelerError("--flip-average needs the training data's validation split to fit "
+                           "its temperature: pass --data (a run that held out nothing needs "
+                           "--calibration-from a run that recorded one)")
     from labeler.training.keras_reference import predict_logits
     from labeler.training.metrics import calibrate
 
@@ -203,6 +207,8 @@ def _multiply_adds(run: dict, flip_average: bool) -> int | None:
 def _describe_source(split) -> str:
     if split is None:
         return "random pixels (no training data given)"
+    if not len(split[1]):
+        return "training images (the run held out none); calibration from the same split"
     return "held-out validation split of the training data; calibration from its train split"
 
 

@@ -7,11 +7,15 @@ reflection padding, horizontal flip and cutout: the standard CIFAR recipe; CutMi
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from labeler.training.distill import Teach, distilled_targets
+
+if TYPE_CHECKING:
+    from labeler.training.views import TeacherViews
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -28,6 +32,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         teach: Teach | None = None,
         teacher_weight: float = 0.0,
         cutmix: float = 0.0,
+        views: TeacherViews | None = None,
     ) -> None:
         super().__init__()
         self.pixels, self.labels = pixels, labels
@@ -36,6 +41,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.epoch = epoch
         self.teach, self.teacher_weight = teach, teacher_weight
         self.cutmix = cutmix
+        self.views = views  # when given, batches come from it instead of fresh augmentation
         self._order = self._permutation()
 
     def __len__(self) -> int:
@@ -52,8 +58,12 @@ class AugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        x, mirrored = augment(self.pixels[rows], rng, self.pad, self.cutout)
         y = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
+        if self.views is not None:
+            x, beliefs = self.views.batch(rows, rng)
+            y = distilled_targets(y, beliefs, self.teacher_weight)
+        else:
+            x, mirrored = augment(self.pixels[rows], rng, self.pad, self.cutout)
         if self.teach is not None:
             y = distilled_targets(y, self.teach(x, rows, mirrored), self.teacher_weight)
         if self.cutmix and rng.random() < self.cutmix:

@@ -122,8 +122,11 @@ def _load_keras_cifar10(split: str) -> LabelledImages:
 def split_validation(
     data: LabelledImages, fraction: float, seed: int
 ) -> tuple[LabelledImages, LabelledImages]:
-    """A seeded, stratified hold-out: the same seed always holds out the same images."""
+    """A seeded, stratified hold-out: the same seed always holds out the same images. A
+    fraction of 0 holds out nothing (a final model trained on every image)."""
     rng = np.random.default_rng(seed)
+    if fraction == 0:
+        return data.subset(rng.permutation(len(data))), data.subset(np.arange(0))
     val_index = []
     for label in range(len(data.classes)):
         members = np.flatnonzero(data.labels == label)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from labeler.durations import format_seconds
 from labeler.errors import LabelerError
 from labeler.training.keras_reference import predict_logits
 from labeler.training.metrics import softmax
@@ -29,13 +31,22 @@ def teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray,
                           classes: Sequence[str]) -> np.ndarray:
     """The teachers' mean class probabilities, shape (2, images, classes): [0] for the images
     as they are, [1] for their mirror images."""
-    views = (pixels, pixels[:, :, ::-1])
-    total = np.zeros((2, len(pixels), len(classes)), np.float32)
-    for path in teachers:
+    return mean_probabilities(teachers, np.stack([pixels, pixels[:, :, ::-1]]), classes)
+
+
+def mean_probabilities(teachers: Sequence[str], views: np.ndarray,
+                       classes: Sequence[str]) -> np.ndarray:
+    """The teachers' mean class probabilities for each of several views of the images: shape
+    (views, images, classes) for views of shape (views, images, H, W, C)."""
+    total = np.zeros((len(views), views.shape[1], len(classes)), np.float32)
+    started = time.monotonic()
+    for number, path in enumerate(teachers, 1):
         model = keras.models.load_model(path, compile=False)
         _check_classes(Path(path), model.output_shape[-1], classes)
         for index, images in enumerate(views):
             total[index] += softmax(predict_logits(model, images))
+        print(f"teacher {number}/{len(teachers)} done ({path}), "
+              f"{format_seconds(time.monotonic() - started)} so far", flush=True)
     return total / len(teachers)
 
 
@@ -93,7 +104,10 @@ class OnlineTeachers:
 
 def check_teachers_split(teachers: Sequence[str], seed: int, val_fraction: float) -> None:
     """A teacher that trained on the student's validation images would leak them into the
-    student, and the temperature fitted on them would no longer be honest."""
+    student, and the temperature fitted on them would no longer be honest. A student that
+    holds out nothing has no validation images to leak."""
+    if val_fraction == 0:
+        return
     for teacher in teachers:
         # A run folder's record sits beside its .keras; a bundle keeps it under training/.
         path = Path(teacher)

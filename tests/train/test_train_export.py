@@ -257,6 +257,68 @@ def test_a_student_distils_from_a_teacher_and_resumes_without_it(trained_run, ti
     assert json.loads((run / "state.json").read_text())["config"]["teachers"] == [str(teacher)]
 
 
+def test_a_student_trains_on_teacher_judged_views_and_resumes_without_the_teacher(
+        trained_run, tiny_dataset, tmp_path):
+    import shutil
+
+    from labeler.errors import LabelerError
+    from labeler.training.train import TrainConfig, train
+    from labeler.training.views import draw_views
+
+    config = TrainConfig(data=str(tiny_dataset), preset="whitened", epochs=1, batch_size=16,
+                         peak_lr=0.01, val_fraction=0.25, teacher_views=3)
+    with pytest.raises(LabelerError, match="needs --teacher"):
+        train(config, tmp_path / "alone")
+    teacher = tmp_path / "teacher" / "model.keras"
+    shutil.copytree(trained_run, teacher.parent)
+    config.teachers = [str(teacher)]
+    run = tmp_path / "student"
+    train(config, run)
+    probabilities = np.load(run / "teacher-views.npy")
+    assert probabilities.shape == (3, 54, 3)  # three views of the 54 training images
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    assert not (run / "teacher.npy").exists()
+    # The cached beliefs are about these views: the teacher's own judgement of the first ones.
+    import keras
+
+    from labeler.training.datasets import load_dataset, split_validation
+    from labeler.training.metrics import softmax
+
+    train_set, _ = split_validation(load_dataset(str(tiny_dataset), "train", (32, 32)), 0.25, 0)
+    views = draw_views(train_set.pixels, 3, seed=0, pad=config.max_shift, cutout=config.cutout)
+    model = keras.models.load_model(teacher, compile=False)
+    np.testing.assert_allclose(
+        probabilities[0], softmax(model.predict(views[0].astype(np.float32), verbose=0)),
+        atol=1e-5)
+    teacher.unlink()
+    config.epochs = 2
+    assert train(config, run, resume=True)["epochs"] == 2
+
+
+def test_a_final_model_trains_on_every_image_with_its_twins_temperature(
+        trained_run, tiny_dataset, tmp_path, capsys):
+    from labeler.errors import LabelerError
+    from labeler.export.bundle_export import ExportOptions, export_bundle
+    from labeler.training.train import TrainConfig, train
+
+    config = TrainConfig(data=str(tiny_dataset), preset="baseline", epochs=1, batch_size=16,
+                         peak_lr=0.01, val_fraction=0.0)
+    with pytest.raises(LabelerError, match="--calibration-from"):
+        train(config, tmp_path / "uncalibrated")
+    config.calibration_from = str(trained_run)
+    run = tmp_path / "every-image"
+    summary = train(config, run)
+    assert "on 72 images (0 held out)" in capsys.readouterr().out
+    twin = json.loads((trained_run / "calibration.json").read_text())
+    assert summary["temperature"] == twin["temperature"]
+    assert summary["temperature_from"] == str(trained_run)
+    assert "val_accuracy" not in summary and "val_ece_after" not in summary  # nothing to claim
+    meta = export_bundle(run / "model.keras", tmp_path / "bundle",
+                         ExportOptions(flip_average=True))
+    assert meta["temperature"] == twin["flip_average"]["temperature"]
+    assert meta["source"]["checks_on"].startswith("training images")
+
+
 def test_a_student_distils_online_from_teacher_bundles(trained_run, tiny_dataset, tmp_path):
     import shutil
 
