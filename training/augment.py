@@ -64,8 +64,8 @@ class AugmentedBatches(keras.utils.PyDataset):
             y = distilled_targets(y, beliefs, self.teacher_weight)
         else:
             x, mirrored = augment(self.pixels[rows], rng, self.pad, self.cutout)
-        if self.teach is not None:
-            y = distilled_targets(y, self.teach(x, rows, mirrored), self.teacher_weight)
+            if self.teach is not None:
+                y = distilled_targets(y, self.teach(x, rows, mirrored), self.teacher_weight)
         if self.cutmix and rng.random() < self.cutmix:
             x, y = cut_mix(x, y, rng)
         return x.astype(np.float32), y
