@@ -27,13 +27,6 @@ from labeler.training.keras_reference import predict_logits
 from labeler.training.metrics import softmax
 
 
-def teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray,
-                          classes: Sequence[str]) -> np.ndarray:
-    """The teachers' mean class probabilities, shape (2, images, classes): [0] for the images
-    as they are, [1] for their mirror images."""
-    return mean_probabilities(teachers, np.stack([pixels, pixels[:, :, ::-1]]), classes)
-
-
 def mean_probabilities(teachers: Sequence[str], views: np.ndarray,
                        classes: Sequence[str]) -> np.ndarray:
     """The teachers' mean class probabilities for each of several views of the images: shape
@@ -124,12 +117,21 @@ def check_teachers_split(teachers: Sequence[str], seed: int, val_fraction: float
 
 def cached_teacher_probabilities(teachers: Sequence[str], pixels: np.ndarray,
                                  classes: Sequence[str], cache: Path) -> np.ndarray:
-    """`teacher_probabilities`, kept in the run folder so a resumed run needs no teacher."""
-    if cache.is_file():
-        cached = np.load(cache)
-        if cached.shape == (2, len(pixels), len(classes)):
-            return cached
-    probabilities = teacher_probabilities(teachers, pixels, classes)
+    """The teachers' mean class probabilities, shape (2, images, classes): [0] for the images
+    as they are, [1] for their mirror images; kept in the run folder so a resumed run needs no
+    teacher."""
+    return cached_mean_probabilities(
+        teachers, np.stack([pixels, pixels[:, :, ::-1]]), classes, cache)
+
+
+def cached_mean_probabilities(teachers: Sequence[str], views: np.ndarray,
+                              classes: Sequence[str], cache: Path) -> np.ndarray:
+    """`mean_probabilities`, read from `cache` when it holds them for views of this shape, else
+    computed and written there atomically."""
+    expected = (len(views), views.shape[1], len(classes))
+    if cache.is_file() and (cached := np.load(cache)).shape == expected:
+        return cached
+    probabilities = mean_probabilities(teachers, views, classes)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, probabilities)
     os.replace(tmp, cache)

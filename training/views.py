@@ -12,7 +12,6 @@ disk and a resumed run rebuilds the same views.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from labeler.errors import LabelerError
 from labeler.training.augment import augment
-from labeler.training.distill import mean_probabilities
+from labeler.training.distill import cached_mean_probabilities
 
 # Keeps the views' random streams apart from the batches' (seed, epoch, index) ones.
 VIEW_STREAM = 1 << 20
@@ -52,13 +51,7 @@ def teacher_views(teachers: Sequence[str], pixels: np.ndarray, classes: Sequence
         raise LabelerError("--teacher-views needs .keras teachers, run once before training; "
                            "bundle teachers already judge every view the student sees")
     views = draw_views(pixels, count, seed, pad, cutout)
-    expected = (count, len(pixels), len(classes))
-    if cache.is_file() and (cached := np.load(cache)).shape == expected:
-        return TeacherViews(views, cached)
-    print(f"teachers judging {count} views of each of {len(pixels):,} training images "
-          f"({len(teachers)} teachers, once; kept in {cache.name})", flush=True)
-    probabilities = mean_probabilities(teachers, views, classes)
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, probabilities)
-    os.replace(tmp, cache)
-    return TeacherViews(views, probabilities)
+    if not cache.is_file():
+        print(f"teachers judging {count} views of each of {len(pixels):,} training images "
+              f"({len(teachers)} teachers, once; kept in {cache.name})", flush=True)
+    return TeacherViews(views, cached_mean_probabilities(teachers, views, classes, cache))
