@@ -69,7 +69,8 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "resnet56", "wrn16", "transfer
               type=click.Path(exists=True),
               help="A model to distil from (repeat for an ensemble): a trained .keras, run once "
               "on each training image, or a bundle folder, run on every augmented view; its "
-              "probabilities join the targets.")
+              "calibrated probabilities (a .keras needs its run's calibration.json) join the "
+              "targets.")
 @click.option("--teacher-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
               help="Share of each target taken from the teachers (with --teacher).")
 @click.option("--teacher-views", type=click.IntRange(0), default=0, show_default=True,

@@ -5,6 +5,8 @@ ensemble of teachers knows more than any model the size and time budget allows. 
 in two kinds, and a run uses one:
 - `.keras` files run once, before training, on every training image and on its mirror image;
   each augmented view then gets the beliefs about its unshifted, uncovered original (cheap).
+  Their logits are divided by the temperature fitted on their own validation split, as a
+  bundle's graph does, so that both kinds teach what they honestly believe.
 - bundle folders run through ONNX Runtime on every augmented view the student sees, shift and
   cutout included (online: each teacher's inference on every view, every epoch).
 Either way the batches mix those beliefs into the targets of each view.
@@ -29,18 +31,30 @@ from labeler.training.metrics import softmax
 
 def mean_probabilities(teachers: Sequence[str], views: np.ndarray,
                        classes: Sequence[str]) -> np.ndarray:
-    """The teachers' mean class probabilities for each of several views of the images: shape
-    (views, images, classes) for views of shape (views, images, H, W, C)."""
+    """The teachers' mean calibrated class probabilities for each of several views of the
+    images: shape (views, images, classes) for views of shape (views, images, H, W, C)."""
     total = np.zeros((len(views), views.shape[1], len(classes)), np.float32)
     started = time.monotonic()
     for number, path in enumerate(teachers, 1):
         model = keras.models.load_model(path, compile=False)
         _check_classes(Path(path), model.output_shape[-1], classes)
+        temperature = fitted_temperature(Path(path))
         for index, images in enumerate(views):
-            total[index] += softmax(predict_logits(model, images))
-        print(f"teacher {number}/{len(teachers)} done ({path}), "
+            total[index] += softmax(predict_logits(model, images) / temperature)
+        print(f"teacher {number}/{len(teachers)} done ({path}, temperature {temperature:.3f}), "
               f"{format_seconds(time.monotonic() - started)} so far", flush=True)
     return total / len(teachers)
+
+
+def fitted_temperature(teacher: Path) -> float:
+    """The softmax temperature fitted on the teacher's validation split, from its run folder.
+    A label-smoothed teacher's raw softmax is far less sure than it is right (fitted
+    temperatures of 0.5-0.75 here); its raw beliefs would soften the targets twice over."""
+    record = teacher.parent / "calibration.json"
+    if not record.is_file():
+        raise LabelerError(f"teacher {teacher} has no calibration.json beside it: teachers "
+                           f"are finished runs whose confidences were calibrated")
+    return float(json.loads(record.read_text())["temperature"])
 
 
 def _check_classes(path: Path, outputs: int, classes: Sequence[str]) -> None:

@@ -278,7 +278,8 @@ def test_a_student_trains_on_teacher_judged_views_and_resumes_without_the_teache
     assert probabilities.shape == (3, 54, 3)  # three views of the 54 training images
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
     assert not (run / "teacher.npy").exists()
-    # The cached beliefs are about these views: the teacher's own judgement of the first ones.
+    # The cached beliefs are about these views: the teacher's own calibrated judgement of the
+    # first ones, its logits divided by the temperature fitted on its validation split.
     import keras
 
     from labeler.training.datasets import load_dataset, split_validation
@@ -287,9 +288,15 @@ def test_a_student_trains_on_teacher_judged_views_and_resumes_without_the_teache
     train_set, _ = split_validation(load_dataset(str(tiny_dataset), "train", (32, 32)), 0.25, 0)
     views = draw_views(train_set.pixels, 3, seed=0, pad=config.max_shift, cutout=config.cutout)
     model = keras.models.load_model(teacher, compile=False)
+    temperature = json.loads((teacher.parent / "calibration.json").read_text())["temperature"]
+    assert temperature != pytest.approx(1.0, abs=0.01)  # else the check below proves nothing
     np.testing.assert_allclose(
-        probabilities[0], softmax(model.predict(views[0].astype(np.float32), verbose=0)),
+        probabilities[0],
+        softmax(model.predict(views[0].astype(np.float32), verbose=0) / temperature),
         atol=1e-5)
+    (teacher.parent / "calibration.json").unlink()
+    with pytest.raises(LabelerError, match="no calibration.json"):
+        train(config, tmp_path / "uncalibrated")
     teacher.unlink()
     config.epochs = 2
     assert train(config, run, resume=True)["epochs"] == 2
