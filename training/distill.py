@@ -49,7 +49,7 @@ def mean_probabilities(teachers: Sequence[str], views: np.ndarray,
 def fitted_temperature(teacher: Path) -> float:
     """The softmax temperature fitted on the teacher's validation split, from its run folder.
     A label-smoothed teacher's raw softmax is far less sure than it is right (fitted
-    temperatures of 0.5-0.75 here); its raw beliefs would soften the targets twice over."""
+    temperatures of 0.49-0.74 here); its raw beliefs would soften the targets twice over."""
     record = teacher.parent / "calibration.json"
     if not record.is_file():
         raise LabelerError(f"teacher {teacher} has no calibration.json beside it: teachers "
