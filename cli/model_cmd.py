@@ -23,8 +23,8 @@ def _given_on_command_line() -> set[str]:
 
 # The names of `training.models.PRESETS`, spelled out so that building the CLI's help does not
 # import TensorFlow (tests/unit/test_model_budget.py checks they agree).
-PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "resnet56", "wrn16",
-                "transfer")
+PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep", "resnet56",
+                "wrn16", "transfer")
 
 
 @click.command()
@@ -34,6 +34,7 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "resnet56", "w
               default="resnet", show_default=True,
               help="baseline: the seeds' CNN; resnet: narrow ResNet-9; whitened: airbench-style "
               "CNN (the shipped model's); whitened-7x7: the same with its last block at 7x7 "
+              "(experimental); whitened-deep: three convolutions a block with a residual, narrower "
               "(experimental); resnet56: He et al.'s deep, thin CIFAR ResNet "
               "(experimental); wrn16: Wide ResNet 16-2 (experimental); transfer: MobileNetV2 "
               "for small custom datasets (needs --weights).")
