@@ -146,6 +146,10 @@ def _precision_list(_ctx, _param, value: str) -> tuple[str, ...]:
               path_type=Path), help="Labelled image folder to measure accuracy on.")
 @click.option("--flip-average", is_flag=True, help="Average each image's logits with its "
               "mirror image's inside the graph: twice the multiply-adds, usually more accurate.")
+@click.option("--flip-below", type=click.FloatRange(0, 1, min_open=True), metavar="P",
+              help="Average with the mirror image only the images whose calibrated "
+              "confidence is below P (e.g. 0.9): most of --flip-average's gain for a second "
+              "pass over the unsure images only.")
 @click.option("--calibration-method", type=click.Choice(("minmax", "entropy", "percentile")),
               default="minmax", show_default=True)
 @click.option("--calibration-size", type=click.IntRange(16), default=512, show_default=True,
@@ -156,8 +160,9 @@ def _precision_list(_ctx, _param, value: str) -> tuple[str, ...]:
               show_default=True, help="Lowest top-1 agreement with Keras FP16 may ship with.")
 @click.option("--min-agreement-int8", type=click.FloatRange(0, 1), default=0.98,
               show_default=True, help="Lowest top-1 agreement with Keras INT8 may ship with.")
-def export(keras_model, out, precisions, name, data, eval_dir, flip_average, calibration_method,
-           calibration_size, reduce_range, min_agreement_fp16, min_agreement_int8) -> None:
+def export(keras_model, out, precisions, name, data, eval_dir, flip_average, flip_below,
+           calibration_method, calibration_size, reduce_range, min_agreement_fp16,
+           min_agreement_int8) -> None:
     """Export KERAS_MODEL to an ONNX model bundle and check every variant against Keras."""
     from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.variants import QuantizationConfig
@@ -167,7 +172,7 @@ def export(keras_model, out, precisions, name, data, eval_dir, flip_average, cal
         quantization=QuantizationConfig(calibration_method, calibration_size,
                                         reduce_range=reduce_range),
         floors={"fp16": min_agreement_fp16, "int8": min_agreement_int8},
-        flip_average=flip_average,
+        flip_average=flip_average, flip_below=flip_below,
     )
     export_bundle(keras_model, out, options)
     click.echo((out / "export-report.md").read_text())

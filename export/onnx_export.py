@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from labeler.errors import LabelerError, MissingExtraError
+from labeler.serving import Serving
 
 OPSET = 17  # run by current ONNX Runtime CPU, CUDA and TensorRT providers
 INPUT_NAME = "pixels"
@@ -35,10 +36,9 @@ def load_keras_model(path: Path):
     return keras.models.load_model(path, compile=False)
 
 
-def convert_to_onnx(model, temperature: float, out_path: Path, metadata: dict,
-                    flip_average: bool = False) -> None:
-    """Write an ONNX graph: uint8 NHWC pixels in, softmax(logits / T) out; with
-    `flip_average`, the logits are the mean over the image and its mirror image."""
+def convert_to_onnx(model, serving: Serving, out_path: Path, metadata: dict) -> None:
+    """Write an ONNX graph: uint8 NHWC pixels in, calibrated probabilities out, computed as
+    `serving` says (labeler/serving.py computes the same in numpy)."""
     tf, _, tf2onnx = _import_train_stack()
     height, width, channels = model.input_shape[1:]
     spec = (tf.TensorSpec((None, height, width, channels), tf.uint8, name=INPUT_NAME),)
@@ -46,13 +46,22 @@ def convert_to_onnx(model, temperature: float, out_path: Path, metadata: dict,
     @tf.function(input_signature=spec)
     def serve(pixels):
         images = tf.cast(pixels, tf.float32)
-        if flip_average:
+        if serving.mirror == "always":
             # One pass over a double batch: the provider sees one large batch, not two.
             both = model(tf.concat([images, tf.reverse(images, axis=[2])], 0), training=False)
             logits = tf.reduce_mean(tf.stack(tf.split(both, 2)), axis=0)
+            probabilities = tf.nn.softmax(logits / serving.mirror_temperature)
         else:
             logits = model(images, training=False)
-        return tf.identity(tf.nn.softmax(logits / temperature), name=OUTPUT_NAME)
+            probabilities = tf.nn.softmax(logits / serving.temperature)
+        if serving.mirror == "unsure":
+            # A second pass over the unsure rows only; both passes share one set of weights.
+            unsure = tf.where(tf.reduce_max(probabilities, axis=1) < serving.unsure_below)
+            mirrored = model(tf.reverse(tf.gather_nd(images, unsure), axis=[2]), training=False)
+            averaged = (tf.gather_nd(logits, unsure) + mirrored) / 2
+            probabilities = tf.tensor_scatter_nd_update(
+                probabilities, unsure, tf.nn.softmax(averaged / serving.mirror_temperature))
+        return tf.identity(probabilities, name=OUTPUT_NAME)
 
     onnx_model, _ = tf2onnx.convert.from_function(
         serve, input_signature=spec, opset=OPSET, output_path=None
@@ -81,9 +90,7 @@ def _rename_io(onnx_model) -> None:
                 value.name = new
 
 
-def keras_probabilities(model, pixels: np.ndarray, temperature: float,
-                        flip_average: bool = False) -> np.ndarray:
+def keras_probabilities(model, pixels: np.ndarray, serving: Serving) -> np.ndarray:
     from labeler.training.keras_reference import predict_logits
-    from labeler.training.metrics import softmax
 
-    return softmax(predict_logits(model, pixels, flip_average, batch_size=256), temperature)
+    return serving.probabilities(lambda x: predict_logits(model, x, batch_size=256), pixels)

@@ -9,6 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from labeler.serving import Serving
+
 
 def predict_logits(model: keras.Model, pixels: np.ndarray, flip_average: bool = False,
                    batch_size: int = 512) -> np.ndarray:
@@ -20,10 +22,12 @@ def predict_logits(model: keras.Model, pixels: np.ndarray, flip_average: bool = 
     return logits
 
 
-def keras_predictor(path: Path, flip_average: bool = False
+def keras_predictor(path: Path, serving: Serving
                     ) -> Callable[[np.ndarray], np.ndarray] | None:
-    """`predict` over a whole batch with the model at `path`, or None if there is none."""
+    """The probabilities a bundle serves, computed with `predict` over a whole batch by the
+    model at `path`, or None if there is none."""
     if not path.is_file():
         return None
     model = keras.models.load_model(path, compile=False)
-    return lambda pixels: predict_logits(model, pixels, flip_average, batch_size=len(pixels))
+    return lambda pixels: serving.probabilities(
+        lambda x: predict_logits(model, x, batch_size=len(x)), pixels)

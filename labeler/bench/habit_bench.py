@@ -11,13 +11,15 @@ import numpy as np
 from PIL import Image
 
 from labeler.scan import scan_images
+from labeler.serving import Serving
 
 
 def bench_habit(folder: Path, keras_model: Path, size: tuple[int, int],
-                limit: int = 200, flip_average: bool = False) -> dict | None:
+                limit: int = 200, serving: Serving | None = None) -> dict | None:
     """Images/s of the one-at-a-time loop on the first `limit` images, or None without
-    TensorFlow (the [train] extra) or without the bundle's Keras model. With `flip_average`
-    it computes what such a bundle's graph does: the image and its mirror in one `predict`."""
+    TensorFlow (the [train] extra) or without the bundle's Keras model. It computes what the
+    bundle's graph does (`serving`: a mirror average too, for every image or the unsure ones)."""
+    serving = serving or Serving()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         import keras
@@ -32,8 +34,9 @@ def bench_habit(folder: Path, keras_model: Path, size: tuple[int, int],
     def label(path: Path) -> int:
         with Image.open(path) as im:
             pixels = np.asarray(im.convert("RGB").resize((width, height)), dtype=np.float32)
-        views = np.stack([pixels, pixels[:, ::-1]]) if flip_average else pixels[None]
-        return int(np.argmax(model.predict(views, verbose=0).mean(axis=0)))
+        probabilities = serving.probabilities(lambda x: model.predict(x, verbose=0),
+                                              pixels[None])
+        return int(np.argmax(probabilities))
 
     for path in files[:3]:  # build the predict function before timing
         label(path)

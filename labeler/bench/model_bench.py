@@ -9,6 +9,7 @@ import numpy as np
 
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
+from labeler.serving import Serving
 from labeler.worker.engine import CUDA, InferenceEngine, gpu_present
 
 BATCH_SIZES = (1, 8, 32, 128, 512)
@@ -46,8 +47,8 @@ def _bench_keras(bundle, batch_sizes, rng, progress) -> list[dict]:
         from labeler.training.keras_reference import keras_predictor
     except ImportError:
         return []
-    flip_average = bundle.metadata.get("test_time_augmentation") == "flip_average"
-    predict = keras_predictor(bundle.path / "training" / "model.keras", flip_average)
+    predict = keras_predictor(bundle.path / "training" / "model.keras",
+                              Serving.from_metadata(bundle.metadata))
     if predict is None:
         return []
     rows = []

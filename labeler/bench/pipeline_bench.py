@@ -14,19 +14,42 @@ from labeler.bench.decode_bench import bench_decode
 from labeler.bench.habit_bench import bench_habit
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
+from labeler.errors import DecodeError
+from labeler.imaging import decode_image
 from labeler.jobstore import JobStore
+from labeler.scan import scan_images
+from labeler.serving import Serving
 from labeler.settings import Settings
 from labeler.submit import submit_folder
 from labeler.waiting import wait_for_job
 from labeler.worker.engine import InferenceEngine, choose_providers, default_precision
 
 
-def model_ceiling(bundle: ModelBundle, precision: str, batch: int = 64) -> float:
-    """Images/s of the engine on one core (one ORT thread)."""
+def model_ceiling(bundle: ModelBundle, precision: str, folder: Path | None = None,
+                  batch: int = 64, batches: int = 4) -> float:
+    """Images/s of the engine on one core (one ORT thread), on images spread over `folder`
+    (a graph that takes a second look at unsure images costs what the images make it cost;
+    random pixels would all be unsure), or on random pixels without one."""
     engine = InferenceEngine(bundle, precision, "cpu", threads=1)
-    pixels = np.random.default_rng(0).integers(
-        0, 256, (batch, *bundle.input_size, 3), dtype=np.uint8)
-    return batch / time_repeated(lambda: engine.run(pixels), repeats=5)["median_s"]
+    pixels = _sample_pixels(folder, bundle.input_size, batch * batches) if folder else None
+    if pixels is None or len(pixels) < batch * batches:
+        pixels = np.random.default_rng(0).integers(
+            0, 256, (batch * batches, *bundle.input_size, 3), dtype=np.uint8)
+    chunks = np.split(pixels, batches)
+    seconds = time_repeated(lambda: [engine.run(c) for c in chunks], repeats=5)["median_s"]
+    return len(pixels) / seconds
+
+
+def _sample_pixels(folder: Path, size: tuple[int, int], count: int) -> np.ndarray | None:
+    files = scan_images(folder)
+    picked = files[:: max(1, len(files) // count)][:count]
+    decoded = []
+    for f in picked:
+        try:
+            decoded.append(decode_image(folder / f.path, size))
+        except DecodeError:
+            continue  # the pipeline reports it as a failed item; the ceiling skips it
+    return np.stack(decoded) if decoded else None
 
 
 def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: Path,
@@ -38,7 +61,7 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
     engine_precision = precision
     if precision == "auto":  # what a worker on this machine resolves it to
         engine_precision = default_precision(bundle, choose_providers("auto"))
-    model_per_core = model_ceiling(bundle, engine_precision)
+    model_per_core = model_ceiling(bundle, engine_precision, folder)
     serial_ceiling = cores / (1 / decode_per_core + 1 / model_per_core)
 
     warm = submit_folder(store, redis_url, settings, folder, bundle, precision)
@@ -50,9 +73,9 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
     wall = time.perf_counter() - started
     stages, batches = store.stage_times(job.job_id)
     # Last, so TensorFlow's threads are not there while the pipeline is timed.
-    flip_average = bundle.metadata.get("test_time_augmentation") == "flip_average"
     habit = bench_habit(folder, bundle.path / "training" / "model.keras", bundle.input_size,
-                        habit_images, flip_average) if habit_images else None
+                        habit_images, Serving.from_metadata(bundle.metadata)
+                        ) if habit_images else None
     return {
         "images": final.total, "labelled": final.labelled, "failed": final.failed,
         "cores": cores, "wall_seconds": round(wall, 3),

@@ -182,12 +182,15 @@ def test_transfer_preset_loads_user_weights_and_exports(tiny_dataset, tmp_path, 
     assert meta["variants"]["fp32"]["checks"]["max_abs_diff"] < 1e-4
 
 
-def test_flip_average_export_is_mirror_invariant_and_matches_keras(trained_run, tmp_path):
+def test_mirror_averaged_exports_match_keras_for_every_image_or_the_unsure_ones(trained_run,
+                                                                                tmp_path):
     import shutil
 
+    from labeler.errors import LabelerError
     from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.onnx_export import keras_probabilities, load_keras_model
     from labeler.export.variants import QuantizationConfig
+    from labeler.serving import Serving
     from labeler.worker.engine import InferenceEngine
 
     calibration = json.loads((trained_run / "calibration.json").read_text())
@@ -209,8 +212,31 @@ def test_flip_average_export_is_mirror_invariant_and_matches_keras(trained_run, 
     assert np.abs(flip.run(pixels) - flip.run(mirrored)).max() < 1e-5
     assert np.abs(once.run(pixels) - once.run(mirrored)).max() > 1e-3  # not trivially symmetric
     keras = keras_probabilities(load_keras_model(trained_run / "model.keras"), pixels,
-                                meta["temperature"], flip_average=True)
+                                Serving.from_metadata(meta))
     assert np.abs(flip.run(pixels) - keras).max() < 1e-4
+
+    # Only the images the plain graph is unsure of get the mirror average: the threshold falls
+    # between two of these images' plain confidences, so some rows take each path.
+    confidence = np.sort(once.run(pixels).max(axis=1))
+    below = float(confidence[8:10].mean())
+    options = ExportOptions(precisions=("fp32", "fp16", "int8"), flip_below=below,
+                            quantization=QuantizationConfig(size=32),
+                            floors={"fp16": 0.5, "int8": 0.5})
+    gated = export_bundle(trained_run / "model.keras", tmp_path / "gated", options)
+    assert gated["test_time_augmentation"] == "flip_when_unsure"
+    assert (gated["temperature"], gated["flip_temperature"], gated["flip_below"]) == (
+        calibration["temperature"], calibration["flip_average"]["temperature"], below)
+    assert gated["multiply_adds_per_image"] == 2 * gated["training"]["multiply_adds"]
+    assert 0 <= gated["mirrored_share_of_checked_images"] <= 1
+    assert set(gated["variants"]) == {"fp32", "fp16", "int8"}
+    unsure = once.run(pixels).max(axis=1) < below
+    assert unsure.sum() == 9
+    served = InferenceEngine(load_bundle(tmp_path / "gated"), "fp32", "cpu").run(pixels)
+    np.testing.assert_allclose(served[~unsure], once.run(pixels)[~unsure], atol=1e-6)
+    np.testing.assert_allclose(served[unsure], flip.run(pixels)[unsure], atol=1e-6)
+    with pytest.raises(LabelerError, match="choose one of"):
+        export_bundle(trained_run / "model.keras", tmp_path / "both",
+                      ExportOptions(flip_average=True, flip_below=0.9))
 
     # A run trained before flip averages were recorded: the temperature is fitted at export.
     older = tmp_path / "older"
