@@ -41,6 +41,7 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
 
     from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.onnx_export import keras_probabilities, load_keras_model
+    from labeler.serving import Serving
     from labeler.training.train import TrainConfig, train
     from labeler.worker.engine import InferenceEngine
 
@@ -69,7 +70,7 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
     test = load_dataset(str(tiny_dataset), "test")
     onnx = InferenceEngine(bundle, "fp32", "cpu").run(test.pixels)
     keras = keras_probabilities(load_keras_model(run / "model.keras"), test.pixels,
-                                bundle.temperature)
+                                Serving(bundle.temperature))
     assert np.abs(onnx - keras).max() < 1e-4
     assert meta["metrics"]["fp32"]["images"] == 18
 
