@@ -112,7 +112,7 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
         "preprocessing": {"decode": "labeler.imaging.decode_image", "resize": "bilinear",
                           "scaling": "inside the graph"},
         **serving.as_metadata(),
-        **_multiply_adds(run, serving, model, heldout),
+        **_cost_figures(run, serving, model, heldout),
         "opset": OPSET,
         "variants": variants,
         "training": run.get("summary", {}),
@@ -210,7 +210,7 @@ def _mirror_temperature(model, calibration: dict, split) -> float:
         "temperature"]
 
 
-def _multiply_adds(run: dict, serving: Serving, model, heldout: np.ndarray) -> dict:
+def _cost_figures(run: dict, serving: Serving, model, heldout: np.ndarray) -> dict:
     """The most an image can cost, and for `unsure` the share of checked images that took the
     second pass (what the typical cost is)."""
     per_pass = run.get("summary", {}).get("multiply_adds")
