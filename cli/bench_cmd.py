@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from labeler.bundle import load_bundle
+from labeler.bundle import PRECISIONS, load_bundle
 from labeler.cli.context import Context
 from labeler.cli.model_cmd import PRESET_NAMES
 from labeler.cli.progress import ProgressPrinter
@@ -24,6 +24,22 @@ def _render(rows: list[dict], as_json: bool, columns: list[str]) -> None:
     for row in rows:
         click.echo("  ".join(str(row.get(c, "")).rjust(w)
                              for c, w in zip(columns, widths, strict=True)))
+
+
+def _plot_path(_ctx, _param, value: Path | None) -> Path | None:
+    """Checked before anything is measured, so a long run never ends in a failed write."""
+    if value is None:
+        return None
+    folder = value.parent if str(value.parent) else Path(".")
+    if value.suffix.lower() != ".png":
+        raise click.BadParameter(f"{value} is not a .png file name")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write into {folder}: make it or choose another folder")
+    return value
+
+
+PLOT_OPTION = click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+                           callback=_plot_path, help="Write a PNG chart here.")
 
 
 def _batch_list(_ctx, _param, value: str) -> tuple[int, ...]:
@@ -46,13 +62,18 @@ def bench() -> None:
               help="ONNX Runtime threads (0: all cores).")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras predict reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
+@PLOT_OPTION
 def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> None:
-    """Images/s of each precision x batch size x provider (and Keras predict)."""
+    """Images/s of each precision x batch size x provider (and Keras predict), on random
+    pixels: for a bundle that takes a second look at unsure images that is the worst case
+    (every image unsure); `bench pipeline` measures real images."""
     from labeler.bench.model_bench import bench_model
 
     ctx = Context()
     bundle = load_bundle(model or ctx.settings.model)
+    if bundle.metadata.get("test_time_augmentation") == "flip_when_unsure":
+        click.echo("random pixels are all unsure: every image takes the second look here "
+                   "(the worst case)", err=True)
     rows = bench_model(bundle, batch_sizes, keras=not no_keras, threads=threads,
                        progress=lambda s: click.echo(f"  measuring {s}", err=True))
     _render(rows, as_json, ["engine", "provider", "precision", "batch", "ms_per_batch",
@@ -105,13 +126,13 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--synthetic", type=click.IntRange(1), help="Generate this many 32x32 JPEGs.")
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
-@click.option("--precision", type=click.Choice(("auto", "fp32", "fp16", "int8")),
+@click.option("--precision", type=click.Choice(("auto", *PRECISIONS)),
               default="auto", show_default=True, help="Variant the workers run.")
 @click.option("--habit", type=click.IntRange(0), default=200, show_default=True,
               help="Also time Pillow + Keras predict one image at a time on this many images "
                    "(needs the [train] extra; 0: skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG chart here.")
+@PLOT_OPTION
 def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
     from labeler.bench.pipeline_bench import bench_pipeline
@@ -137,13 +158,19 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot
     finally:
         if synthetic:
             shutil.rmtree(folder, ignore_errors=True)
+    printer.finish()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _render_pipeline(result)
     if plot:
         from labeler.bench.plots import plot_pipeline
 
         plot_pipeline(result, plot)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
+        click.echo(f"chart written to {plot}", err=True)
+
+
+def _render_pipeline(result: dict) -> None:
     click.echo(f"\n{result['images']:,} images in {result['wall_seconds']:.2f} s: "
                f"{result['images_per_second']:,.0f} images/s "
                f"({result['fraction_of_ceiling']:.0%} of the serial ceiling "

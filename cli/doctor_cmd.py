@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from labeler.settings import get_settings
-
 
 @click.command()
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
@@ -17,10 +15,11 @@ from labeler.settings import get_settings
 @click.option("--quiet", is_flag=True, help="No output; exit 1 if any check fails "
               "(for container health checks).")
 def doctor(model, as_json, quiet) -> None:
-    """Check Redis (reachability, auth, settings), workers, providers and the model bundle."""
+    """Check the LABELER_* settings, Redis (where, reachability, auth, safety), workers,
+    providers and the model bundle."""
     from labeler.doctor import FAIL, run_checks
 
-    checks = run_checks(get_settings(), model)
+    checks = run_checks(model)
     if as_json:
         click.echo(json.dumps([c.as_dict() for c in checks], indent=2))
     elif not quiet:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from labeler.bundle import PRECISIONS, load_bundle
 from labeler.cli.context import Context
-from labeler.cli.progress import ProgressPrinter
+from labeler.cli.progress import ProgressPrinter, count
 from labeler.durations import format_seconds
 from labeler.errors import LabelerError
 from labeler.jobstore import JobProgress, JobState
@@ -49,6 +50,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     bundle = load_bundle(model or ctx.settings.model)
     if precision != "auto":
         bundle.variant_path(precision)
+    started = time.monotonic()
     job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
                         top_k, inline, resume)
     spawned = None
@@ -61,7 +63,9 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
                                "scan_seconds": round(job.scan_seconds, 4),
                                "enqueue_seconds": round(job.enqueue_seconds, 4)}))
     elif not as_json:
-        click.echo(f"job {job.job_id}: {job.total:,} images in {job.chunks} chunks "
+        what = (f"{job.queued:,} of {count(job.total, 'image')} left to label"
+                if job.resumed else count(job.total, "image"))
+        click.echo(f"job {job.job_id}: {what} in {count(job.chunks, 'chunk')} "
                    f"(found in {job.scan_seconds:.2f} s, queued in {job.enqueue_seconds:.2f} s)",
                    err=wait)
         if not spawned and not ctx.store.workers(job.queue):
@@ -79,10 +83,20 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     if as_json:
         click.echo(json.dumps(final.as_dict()))
     else:
-        click.echo(f"{final.labelled:,} labelled, {final.failed:,} failed in "
-                   f"{final.elapsed:.1f} s ({final.rate:,.0f} images/s)"
+        click.echo(_summary(job, final, time.monotonic() - started)
                    + (f"; results in {output}" if output else ""), err=True)
     sys.exit(EXIT_SOME_FAILED if final.failed else EXIT_OK)
+
+
+def _summary(job, final: JobProgress, seconds: float) -> str:
+    """What this submission did: a resumed job counts only the images it queued again."""
+    labelled = final.labelled - job.labelled_before
+    done = labelled + final.failed
+    text = (f"{labelled:,} labelled, {final.failed:,} failed in {seconds:.1f} s "
+            f"({done / seconds if seconds > 0 else 0:,.0f} images/s)")
+    if job.resumed:
+        text += f"; the job now has {final.labelled:,} of {final.total:,} labelled"
+    return text
 
 
 def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None, bundle_path: Path,
@@ -207,6 +221,12 @@ def results(job_id, output, label, below) -> None:
 def forget(job_ids) -> None:
     """Delete the records and results of JOB_IDS from Redis (they also expire by themselves)."""
     ctx = Context()
+    missing = []
     for job_id in job_ids:
-        found = ctx.store.forget_job(job_id)
-        click.echo(f"{job_id}: {'deleted' if found else 'not found'}")
+        if ctx.store.forget_job(job_id):
+            click.echo(f"{job_id}: deleted")
+        else:
+            missing.append(job_id)
+    if missing:
+        raise LabelerError(f"no job {', '.join(missing)} (it may have expired); "
+                           "see: labeler status")

@@ -23,8 +23,8 @@ def _given_on_command_line() -> set[str]:
 
 # The names of `training.models.PRESETS`, spelled out so that building the CLI's help does not
 # import TensorFlow (tests/unit/test_model_budget.py checks they agree).
-PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep", "resnet56",
-                "wrn16", "transfer")
+PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep", "whitened-wide",
+                "resnet56", "wrn16", "transfer")
 
 
 @click.command()
@@ -151,7 +151,8 @@ def _precision_list(_ctx, _param, value: str) -> tuple[str, ...]:
               "confidence is below P (e.g. 0.9): most of --flip-average's gain for a second "
               "pass over the unsure images only.")
 @click.option("--calibration-method", type=click.Choice(("minmax", "entropy", "percentile")),
-              default="minmax", show_default=True)
+              default="minmax", show_default=True,
+              help="How int8 activation ranges are set from the calibration images.")
 @click.option("--calibration-size", type=click.IntRange(16), default=512, show_default=True,
               help="Training images used to calibrate INT8.")
 @click.option("--reduce-range/--no-reduce-range", default=True, show_default=True,

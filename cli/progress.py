@@ -11,6 +11,11 @@ from labeler.durations import format_seconds
 from labeler.jobstore import JobProgress
 
 
+def count(n: int, noun: str) -> str:
+    """'1 image', '2 images'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def progress_line(job: JobProgress, width: int = 30) -> str:
     fraction = job.done / job.total if job.total else 1.0
     filled = int(fraction * width)
@@ -25,8 +30,10 @@ class ProgressPrinter:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.last_print = 0.0
+        self.last_job: JobProgress | None = None
 
     def update(self, job: JobProgress) -> None:
+        self.last_job = job
         now = time.monotonic()
         if self.tty:
             click.echo("\r" + progress_line(job), nl=False, file=self.stream)
@@ -34,7 +41,11 @@ class ProgressPrinter:
             click.echo(progress_line(job), file=self.stream)
             self.last_print = now
 
-    def finish(self, job: JobProgress) -> None:
+    def finish(self, job: JobProgress | None = None) -> None:
+        """The final line (for the last job seen when none is given)."""
+        job = job or self.last_job
+        if job is None:
+            return
         if self.tty:
             click.echo("\r" + progress_line(job), file=self.stream)
         else:

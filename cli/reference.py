@@ -1,7 +1,9 @@
-"""The README's flag reference, generated from the Click commands themselves, so the two never
-drift apart (tests/test_cli_surface.py checks the README holds exactly this text).
+"""The README's flag and settings references, generated from the Click commands and the
+settings table themselves, so they never drift apart (tests/test_cli_surface.py checks the
+README holds exactly this text).
 
-    python -m labeler.cli.reference
+    python -m labeler.cli.reference            # flags
+    python -m labeler.cli.reference settings   # LABELER_* variables
 """
 
 from __future__ import annotations
@@ -47,5 +49,21 @@ def flag_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+def settings_reference() -> str:
+    from labeler.settings import DEFAULT_BUNDLE, VARIABLES
+
+    lines = ["| variable | default | allowed | meaning |", "| --- | --- | --- | --- |",
+             "| `LABELER_HOME` | `$XDG_STATE_HOME/labeler` or `~/.local/state/labeler` | a "
+             "folder | embedded Redis, logs, caches |"]
+    for name, variable in VARIABLES.items():
+        default = variable.default
+        shown = ("the shipped bundle" if default == DEFAULT_BUNDLE
+                 else "unset" if default in (None, ()) else str(default))
+        lines.append(f"| `{name}` | {shown} | {variable.allowed} | {variable.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(flag_reference(), end="")
+    import sys
+
+    print(settings_reference() if sys.argv[1:] == ["settings"] else flag_reference(), end="")

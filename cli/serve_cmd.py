@@ -10,7 +10,8 @@ from labeler.imaging import MAX_FILE_BYTES
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback lets other hosts use it.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="TCP port to listen on.")
 @click.option("--max-upload-mb", type=click.IntRange(1), default=1024, show_default=True,
               help="Largest upload (all files of one request, zips inflated).")
 @click.option("--max-files", type=click.IntRange(1), default=10_000, show_default=True,

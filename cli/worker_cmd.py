@@ -18,7 +18,8 @@ from labeler.worker.engine import PROVIDER_CHOICES
 @click.option("--precision", type=click.Choice(("auto", *PRECISIONS)), default="auto",
               show_default=True, help="auto: int8 on CPU, fp16 on CUDA, when the bundle has it.")
 @click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
-              show_default=True)
+              show_default=True, help="ONNX Runtime execution provider (auto: TensorRT, then "
+              "CUDA, when a GPU is present; CPU otherwise).")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=default_concurrency,
               show_default="one per core",
               help="Worker processes, one model session each (on a GPU box: one per GPU).")
@@ -30,7 +31,7 @@ from labeler.worker.engine import PROVIDER_CHOICES
               help="Decoding threads per process (they overlap with inference).")
 @click.option("--decode-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
               help="Seconds one image may take to decode before it fails with 'timeout'.")
-@click.option("--idle-exit", type=click.IntRange(0), default=0,
+@click.option("--idle-exit", type=click.IntRange(0), default=0, show_default=True,
               help="Exit after this many idle seconds with an empty queue, or with Redis "
                    "unreachable that long (30 s at least) (0: never).")
 def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,

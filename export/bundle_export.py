@@ -31,10 +31,12 @@ from labeler.export.variants import QuantizationConfig, count_quantised_nodes, m
 from labeler.serving import Serving
 
 FP32_TOLERANCE = 1e-4
+# More confidences on the 8-bit grid than fp32 has, beyond this share, means a quantised output.
+GRID_MARGIN = 0.01
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 # state.json: the run's config, so a student can check which images a teacher bundle trained on.
 TRAINING_ARTEFACTS = ("history.json", "curves.png", "calibration.json", "summary.json",
-                      "state.json")
+                      "classes.json", "state.json")
 
 
 class ExportCheckError(LabelerError):
@@ -69,7 +71,8 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
     height, width, channels = model.input_shape[1:]
     classes = run.get("classes") or [str(i) for i in range(model.output_shape[-1])]
     split = _training_split(options, run, (height, width))
-    heldout, calibration = _reference_images(options, split, (height, width, channels))
+    heldout, heldout_labels, calibration = _reference_images(options, split,
+                                                             (height, width, channels))
     if "int8" in options.precisions and calibration is None:
         raise LabelerError("int8 needs calibration images: pass --data with the training data")
     serving = _serving(model, run, split, options)
@@ -91,12 +94,12 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
     speeds = throughput(paths, heldout)
     variants, failures = {}, []
     for precision, path in paths.items():
-        checks = {**agreement(path, heldout, reference),
+        checks = {**agreement(path, heldout, reference, heldout_labels),
                   "cpu_images_per_second_batch64": round(speeds[precision], 1)}
         if precision == "int8":
             checks["quantization"] = options.quantization.as_dict()
             checks["nodes"] = count_quantised_nodes(path)
-        failure = _failed_floor(precision, checks, options.floors)
+        failure = _failed_floor(precision, checks, options.floors, variants.get("fp32"))
         if failure:
             failures.append(failure)
             path.unlink()
@@ -130,12 +133,18 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
     return meta
 
 
-def _failed_floor(precision: str, checks: dict, floors: dict[str, float]) -> str | None:
+def _failed_floor(precision: str, checks: dict, floors: dict[str, float],
+                  fp32: dict | None) -> str | None:
     if precision == "fp32":
         if checks["max_abs_diff"] > FP32_TOLERANCE:
             return (f"fp32 disagrees with Keras: max |Δp| {checks['max_abs_diff']:.2e} "
                     f"> {FP32_TOLERANCE:.0e}")
         return None
+    on_grid = checks["confidences_on_8bit_grid"]
+    fp32_on_grid = fp32["checks"]["confidences_on_8bit_grid"] if fp32 else 0.0
+    if on_grid > fp32_on_grid + GRID_MARGIN:
+        return (f"{precision} serves quantised probabilities: {on_grid:.1%} of its confidences "
+                f"lie on a 1/255 grid (fp32: {fp32_on_grid:.1%}); not shipped")
     floor = floors.get(precision, 0.0)
     if checks["top1_agreement"] < floor:
         return (f"{precision} top-1 agreement with Keras {checks['top1_agreement']:.2%} is "
@@ -165,18 +174,19 @@ def _training_split(options: ExportOptions, run: dict, size: tuple[int, int]):
 
 
 def _reference_images(options: ExportOptions, split, shape: tuple[int, int, int]):
-    """Held-out images (from the validation split) and calibration images (from the training
-    split); random pixels for the checks when no training data is known."""
+    """Held-out images and their labels (from the validation split) and calibration images
+    (from the training split); random pixels and no labels when no training data is known."""
     if split is None:
-        return np.random.default_rng(0).integers(0, 256, (256, *shape), dtype=np.uint8), None
+        noise = np.random.default_rng(0).integers(0, 256, (256, *shape), dtype=np.uint8)
+        return noise, None, None
     train, val = split
     rng = np.random.default_rng(1)
     # A run that held out nothing is checked on its training images: the checks compare the
     # ONNX variants with Keras on the same pixels, which need not be unseen.
     checked = val if len(val) else train
-    heldout = checked.pixels[rng.permutation(len(checked))[: options.holdout]]
+    chosen = rng.permutation(len(checked))[: options.holdout]
     pick = rng.permutation(len(train))[: options.quantization.size]
-    return heldout, train.pixels[pick]
+    return checked.pixels[chosen], checked.labels[chosen], train.pixels[pick]
 
 
 def _serving(model, run: dict, split, options: ExportOptions) -> Serving:
@@ -249,14 +259,19 @@ def _evaluate(out_dir: Path, eval_dir: Path, variants: dict) -> dict:
 def render_report(meta: dict) -> str:
     lines = [f"# Export report: {meta['name']}", "",
              f"Checks on {meta['source']['checks_on']}.", "",
-             "| precision | size MB | top-1 agreement with Keras | max abs Δp "
-             "| CPU img/s (batch 64) | accuracy |", "| --- | --- | --- | --- | --- | --- |"]
+             "| precision | size MB | top-1 agreement with Keras | max abs Δp | median abs Δp "
+             "| on 1/255 grid | check ECE | CPU img/s (batch 64) | accuracy |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for precision, variant in meta["variants"].items():
         checks = variant["checks"]
         accuracy = meta.get("metrics", {}).get(precision, {}).get("top1")
+        ece = checks.get("ece")
         lines.append(
             f"| {precision} | {variant['bytes'] / 1e6:.2f} | {checks['top1_agreement']:.2%} | "
-            f"{checks['max_abs_diff']:.2e} | {checks['cpu_images_per_second_batch64']:,.0f} | "
+            f"{checks['max_abs_diff']:.2e} | {checks.get('median_abs_diff', 0):.2e} | "
+            f"{checks.get('confidences_on_8bit_grid', 0):.1%} | "
+            f"{'' if ece is None else f'{ece:.2%}'} | "
+            f"{checks['cpu_images_per_second_batch64']:,.0f} | "
             f"{'' if accuracy is None else f'{accuracy:.2%}'} |")
     return "\n".join(lines) + "\n"
 

@@ -23,14 +23,36 @@ def run_batches(session, pixels: np.ndarray, batch_size: int = 256) -> np.ndarra
                            for i in range(0, len(pixels), batch_size)])
 
 
-def agreement(path: Path, pixels: np.ndarray, reference: np.ndarray) -> dict:
-    """Top-1 agreement and largest probability difference against reference probabilities."""
+# A confidence this close to a multiple of 1/255 sits on an 8-bit grid.
+GRID_TOLERANCE = 1e-5
+
+
+def share_on_8bit_grid(confidences: np.ndarray) -> float:
+    """The share of confidences within GRID_TOLERANCE of a multiple of 1/255. Float outputs put
+    ~0.5 % there by chance plus the near-certain ones beside 1.0; 8-bit outputs put all."""
+    scaled = np.asarray(confidences, np.float64) * 255
+    return float((np.abs(scaled - np.round(scaled)) / 255 < GRID_TOLERANCE).mean())
+
+
+def agreement(path: Path, pixels: np.ndarray, reference: np.ndarray,
+              labels: np.ndarray | None = None) -> dict:
+    """Agreement with reference probabilities (top-1, largest and median per-image |Δp|), the
+    share of confidences on an 8-bit grid, and with labels the variant's own ECE."""
+    from labeler.training.metrics import expected_calibration_error
+
     probs = run_batches(cpu_session(path), pixels)
-    return {
+    per_image = np.abs(probs - reference).max(1)
+    checks = {
         "images": int(len(pixels)),
         "top1_agreement": float((probs.argmax(1) == reference.argmax(1)).mean()),
-        "max_abs_diff": float(np.abs(probs - reference).max()),
+        "max_abs_diff": float(per_image.max()),
+        "median_abs_diff": float(np.median(per_image)),
+        "confidences_on_8bit_grid": share_on_8bit_grid(probs.max(1)),
     }
+    if labels is not None:
+        checks["ece"], _ = expected_calibration_error(probs.max(1), probs.argmax(1) == labels)
+        checks["top1"] = float((probs.argmax(1) == labels).mean())
+    return checks
 
 
 def throughput(paths: dict[str, Path], pixels: np.ndarray, batch_size: int = 64,

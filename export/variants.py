@@ -1,9 +1,11 @@
 """FP16 and INT8 variants of an FP32 ONNX model.
 
-FP16 (onnxconverter-common) keeps float inputs and outputs, so the uint8 pixel input and the
+FP16 (`half.to_float16`) keeps float inputs and outputs, so the uint8 pixel input and the
 probability output are unchanged. INT8 is ONNX Runtime static quantisation: pre-processing
 (`quant_pre_process`), QDQ format, per-channel weights, activations calibrated on training
-images. The settings travel with the variant in bundle.json.
+images, with only the convolution stacks quantised: the input scaling and the classifier's end
+(logits, temperature, softmax, a second look's gating) stay float32 (`float_ends`), in FP16
+as in INT8. The settings travel with the variant in bundle.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from labeler.errors import LabelerError
+from labeler.export.float_ends import float_nodes, quantised_probability_nodes
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -41,14 +44,13 @@ class QuantizationConfig:
 
 def make_fp16(fp32_path: Path, out_path: Path) -> None:
     import onnx
-    from onnxconverter_common import float16
+
+    from labeler.export.half import to_float16
 
     model = onnx.load(str(fp32_path))
-    # The uint8->float Cast at the input keeps its float32 output (the converter otherwise
-    # retypes it to float16 without changing its `to` attribute, an invalid graph).
-    blocked = [*float16.DEFAULT_OP_BLOCK_LIST, "Cast"]
-    converted = float16.convert_float_to_float16(model, keep_io_types=True,
-                                                 op_block_list=blocked)
+    # The softmax and what gathers and scatters probabilities stay float32, as in int8: in
+    # float16 every confidence above 0.9998 would be exactly 1.
+    converted = to_float16(model, float_nodes(model.graph))
     _copy_metadata(model, converted)
     onnx.checker.check_model(converted)
     onnx.save(converted, str(out_path))
@@ -85,26 +87,20 @@ def make_int8(
             str(prepared), str(out_path), Batches(), quant_format=QuantFormat.QDQ,
             per_channel=config.per_channel, reduce_range=config.reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=method, nodes_to_exclude=_float_ends(prepared),
+            calibrate_method=method,
+            nodes_to_exclude=float_nodes(onnx.load(str(prepared)).graph),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     quantised = onnx.load(str(out_path))
+    quantised_ends = quantised_probability_nodes(quantised.graph)
+    if quantised_ends:
+        out_path.unlink()
+        raise LabelerError("int8 export quantised the classifier's float end "
+                           f"({', '.join(quantised_ends)}); its probabilities would be served "
+                           "on a 1/255 grid, so it is not written")
     _copy_metadata(onnx.load(str(fp32_path)), quantised)
     onnx.checker.check_model(quantised)
     onnx.save(quantised, str(out_path))
-
-
-def _float_ends(path: Path) -> list[str]:
-    """Nodes kept in float: the input scaling before the first Conv, and the classifier from
-    the last MatMul/Gemm on (logits, temperature, softmax). Probabilities quantised to 8 bits
-    turn near-ties into flipped labels; these ends cost little to keep exact."""
-    import onnx
-
-    nodes = onnx.load(str(path)).graph.node
-    first_conv = next((i for i, n in enumerate(nodes) if n.op_type == "Conv"), 0)
-    last_dense = max((i for i, n in enumerate(nodes) if n.op_type in ("MatMul", "Gemm")),
-                     default=len(nodes))
-    return [n.name for i, n in enumerate(nodes) if i < first_conv or i >= last_dense]
 
 
 def count_quantised_nodes(path: Path) -> dict[str, int]:

@@ -1,3 +1,15 @@
-"""labeler: batch image labelling with a Keras-trained CNN served by ONNX Runtime on Celery."""
+"""labeler: batch image labelling with a Keras-trained CNN served by ONNX Runtime on Celery.
+
+The installed package maps the checkout's top-level folders into it (`worker/` is
+`labeler.worker`, `cli/` is `labeler.cli`, and so on: pyproject.toml's package-dir). When this
+folder is imported straight from a checkout (`python -m labeler.cli.reference` in its root),
+the checkout's root joins the package's path, so the same names resolve the same way.
+"""
+
+from pathlib import Path as _Path
 
 __version__ = "0.1.0"
+
+_checkout = _Path(__file__).resolve().parent.parent
+if (_checkout / "pyproject.toml").is_file() and (_checkout / "worker" / "tasks.py").is_file():
+    __path__.append(str(_checkout))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from labeler.errors import LabelerError
-from labeler.settings import Settings
+from labeler.settings import PREFIX, VARIABLES, Settings, SettingsError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -22,13 +23,31 @@ class Check:
         return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
 
 
-def run_checks(settings: Settings, model: Path | None = None) -> list[Check]:
-    checks = [_bundle(model or settings.model), _providers()]
+def run_checks(model: Path | None = None) -> list[Check]:
+    """Every check, reading the settings from the environment (a bad one is a failed check)."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        return [Check("settings", FAIL, str(exc), "fix or unset that variable"),
+                _providers()]
+    checks = [_settings(settings), _bundle(model or settings.model), _providers()]
     store, redis_check = _redis(settings)
     checks.append(redis_check)
     if store is not None:
         checks += [_redis_safety(store), _workers(store)]
     return checks
+
+
+def _settings(settings: Settings) -> Check:
+    unknown = sorted(name for name in os.environ
+                     if name.startswith(PREFIX) and name not in VARIABLES
+                     and name != "LABELER_HOME")
+    cautions = settings.cautions() + [f"{name} is not a labeler setting (a typo?)"
+                                      for name in unknown]
+    detail = f"{len(VARIABLES) + 1} LABELER_* settings parsed"
+    if cautions:
+        return Check("settings", WARN, detail, "; ".join(cautions))
+    return Check("settings", OK, detail)
 
 
 def _bundle(path: Path) -> Check:
@@ -64,7 +83,7 @@ def _providers() -> Check:
 
 def _redis(settings: Settings):
     from labeler.jobstore import JobStore
-    from labeler.redis_server import connect, redis_url
+    from labeler.redis_server import connect, kombu_url, masked_url, redis_url
 
     try:
         url = redis_url(settings)
@@ -73,8 +92,10 @@ def _redis(settings: Settings):
         return None, Check("redis", FAIL, str(exc),
                            "check LABELER_REDIS_URL (redis://user:password@host:port/db)")
     info = store.redis.info("server")
-    where = "embedded (unix socket)" if not settings.redis_url else "LABELER_REDIS_URL"
-    return store, Check("redis", OK, f"Redis {info.get('redis_version')} reachable, {where}")
+    where = "embedded" if not settings.redis_url else "LABELER_REDIS_URL"
+    # In the form Celery's own tools take: celery -b URL inspect ping.
+    return store, Check("redis", OK, f"Redis {info.get('redis_version')} ({where}) at "
+                        f"{masked_url(kombu_url(url))}")
 
 
 def _redis_safety(store) -> Check:

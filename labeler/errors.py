@@ -5,6 +5,10 @@ class LabelerError(Exception):
     """Something the user can fix; the message says what to do."""
 
 
+class UsageError(LabelerError):
+    """The command was asked for something it cannot do (exit status 2, like a wrong flag)."""
+
+
 class DecodeError(LabelerError):
     """An image that cannot be decoded. `reason` is a short code, `detail` a short phrase."""
 

@@ -30,6 +30,10 @@ BACKGROUND = (255, 255, 255)
 Image.LOAD_TRUNCATED_IMAGES = False
 
 
+# For messages: the extensions a scan or an upload looks for.
+IMAGE_EXTENSION_LIST = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+
+
 def is_image_path(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -83,7 +87,10 @@ def _open_rgb(data: bytes, draft_size: tuple[int, int] | None) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecodeError("too-large", str(exc).split(".")[0]) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
-        raise DecodeError(_reason_for(exc), _short(exc)) from None
+        reason = _reason_for(exc)
+        # One wording for a cut-off file, whichever Pillow plugin noticed it.
+        detail = "image file is truncated" if reason == "truncated" else _short(exc)
+        raise DecodeError(reason, detail) from None
 
 
 @functools.cache

@@ -3,7 +3,10 @@ the job's queue, detached from the terminal, and gone after a few idle minutes."
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,3 +66,52 @@ def ensure_local_worker(
     if store.workers(queue) or not store.claim_spawn(queue, seconds=30):
         return None
     return spawn_local_worker(settings, model, precision, redis_url)
+
+
+@dataclass
+class StopReport:
+    workers_stopped: list[int]
+    workers_killed: list[int]
+    redis_stopped: bool
+
+
+def stop_local(store: JobStore | None, settings: Settings, grace: float | None = None
+               ) -> StopReport:
+    """Stop what labeler started for this LABELER_HOME: the workers on its embedded Redis get
+    Celery's warm shutdown (SIGTERM: the running chunk finishes, prefetched ones go back to
+    the queue), then Redis shuts down, flushing its append-only file. A worker still running
+    after `grace` seconds (default: the task time limit and ten more) is killed; its chunk
+    comes back after the visibility timeout."""
+    from labeler.redis_server import stop_redis
+
+    pids = [w["pid"] for w in (store.workers() if store else [])
+            if w.get("host") == socket.gethostname() and _is_labeler_worker(w.get("pid"))]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + (settings.task_time_limit + 10 if grace is None else grace)
+    while time.monotonic() < deadline and any(_is_labeler_worker(p) for p in pids):
+        time.sleep(0.2)
+    killed = [p for p in pids if _is_labeler_worker(p)]
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            # A spawned worker leads its own process group: its pool processes go with it.
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+    return StopReport([p for p in pids if p not in killed], killed, stop_redis(settings.home))
+
+
+def _is_labeler_worker(pid: int | None) -> bool:
+    """The process is alive and is a labeler worker (a recycled pid is not)."""
+    if not pid:
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # A zombie has exited; only its parent has not collected it yet.
+    return b"worker" in command and b"labeler" in b" ".join(command) and \
+        status.rsplit(")", 1)[1].split()[0] != "Z"

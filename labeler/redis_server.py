@@ -44,14 +44,16 @@ def connect(url: str, patient: bool = False) -> redis.Redis:
         client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
                                       **kwargs)
     except ValueError as exc:
-        raise ServiceError(f"LABELER_REDIS_URL {_safe(url)!r} is not a Redis URL: {exc}") from None
+        raise ServiceError(
+            f"LABELER_REDIS_URL {masked_url(url)!r} is not a Redis URL: {exc}") from None
     try:
         client.ping()
     except redis.AuthenticationError:
-        raise ServiceError(f"Redis at {_safe(url)} refused the password; check the URL") from None
+        raise ServiceError(
+            f"Redis at {masked_url(url)} refused the password; check the URL") from None
     except redis.RedisError as exc:
         raise ServiceError(
-            f"cannot reach Redis at {_safe(url)} ({exc}); start it or fix LABELER_REDIS_URL"
+            f"cannot reach Redis at {masked_url(url)} ({exc}); start it or fix LABELER_REDIS_URL"
         ) from None
     return client
 
@@ -141,7 +143,13 @@ def _answers(url: str) -> bool:
         return False
 
 
+def embedded_redis_running(home: Path) -> bool:
+    return _answers(f"unix://{home / 'redis' / SOCKET_NAME}")
+
+
 def stop_redis(home: Path) -> bool:
+    """Shut the embedded Redis down (saving, and flushing its append-only file); False when
+    none was running."""
     url = f"unix://{home / 'redis' / SOCKET_NAME}"
     if not _answers(url):
         return False
@@ -150,9 +158,20 @@ def stop_redis(home: Path) -> bool:
     return True
 
 
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+def kombu_url(url: str) -> str:
+    """redis-py spells a unix socket `unix://path`; kombu (Celery's `-b`) spells it
+    `redis+socket://path`."""
+    return "redis+socket://" + url[len("unix://"):] if url.startswith("unix://") else url
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password (not its user) replaced by ***, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0] if ":" in credentials else ""
+    return f"{scheme}://{user}:***@{host}"
+
+
+

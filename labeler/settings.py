@@ -1,59 +1,154 @@
-"""Settings read from the environment once, with defaults that work on one laptop."""
+"""Settings read from the environment once, parsed and checked in one place, with defaults that
+work on one laptop. A bad value is one `SettingsError` naming the variable, the value and what
+is allowed; `cautions` lists the combinations that work but are unsafe (`labeler doctor`)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from labeler.errors import UsageError
 
 # The shipped model travels inside the package, so `pip install .` and a wheel both carry it.
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
+PREFIX = "LABELER_"
 
 
-def labeler_home() -> Path:
+class SettingsError(UsageError):
+    """A LABELER_* variable holds a value labeler cannot use (a usage error: exit 2)."""
+
+
+def labeler_home(environ: Mapping[str, str] | None = None) -> Path:
     """State folder: embedded Redis, worker logs, caches. LABELER_HOME overrides."""
-    if "LABELER_HOME" in os.environ:
+    environ = os.environ if environ is None else environ
+    if environ.get("LABELER_HOME"):
         # Absolute: the embedded Redis runs in its own folder and a relative path breaks it.
-        return Path(os.environ["LABELER_HOME"]).expanduser().absolute()
-    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        return Path(environ["LABELER_HOME"]).expanduser().absolute()
+    state = environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(state) / "labeler"
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+def _integer(low: int) -> tuple[Callable[[str], int], str]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if value < low:
+            raise ValueError
+        return value
+    return parse, f"a whole number >= {low}"
+
+
+def _memory(text: str) -> str:
+    if not re.fullmatch(r"\d+(b|kb|mb|gb|k|m|g)?", text.strip().lower()):
+        raise ValueError
+    return text.strip().lower()
+
+
+def _redis_url(text: str) -> str:
+    if not re.match(r"(redis|rediss|unix)://", text.strip()):
+        raise ValueError
+    return text.strip()
+
+
+def _roots(text: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in text.split(os.pathsep) if p)
 
 
 @dataclass(frozen=True)
-class Settings:
-    home: Path = field(default_factory=labeler_home)
-    redis_url: str | None = field(default_factory=lambda: os.environ.get("LABELER_REDIS_URL"))
-    model: Path = field(
-        default_factory=lambda: Path(os.environ.get("LABELER_MODEL", str(DEFAULT_BUNDLE)))
-    )
+class Variable:
+    field: str
+    default: object
+    parse: Callable[[str], object]
+    allowed: str
+    meaning: str
+
+
+_SECONDS = _integer(1)
+# One row per variable: the parser, what is allowed (for the error line) and what it means.
+VARIABLES: dict[str, Variable] = {f"{PREFIX}{v.field.upper()}": v for v in (
+    Variable("redis_url", None, _redis_url, "a redis://, rediss:// or unix:// URL",
+             "Redis to use; with it nothing is started"),
+    Variable("model", DEFAULT_BUNDLE, Path, "a model bundle folder", "model bundle folder"),
     # A chunk is one Celery task: big enough to amortise per-task overhead, small enough
     # that a crashed worker loses little and the visibility timeout is never reached.
-    chunk_images: int = field(default_factory=lambda: _env_int("LABELER_CHUNK_IMAGES", 256))
-    chunk_bytes: int = field(default_factory=lambda: _env_int("LABELER_CHUNK_BYTES", 32 << 20))
-    result_ttl: int = field(default_factory=lambda: _env_int("LABELER_RESULT_TTL", 7 * 86400))
+    Variable("chunk_images", 256, *_integer(1), "images per task at most"),
+    Variable("chunk_bytes", 32 << 20, *_integer(1024), "bytes per task at most"),
+    Variable("result_ttl", 7 * 86400, *_SECONDS, "seconds job records and results are kept"),
     # A chunk (<= 256 images, <= 32 MiB) takes about a second on a CPU; the time limit only
     # stops a stuck decode. The visibility timeout is how long a chunk held by a worker that
     # died waits before another worker gets it, so it is short, and longer than the time
     # limit so a running chunk is never delivered twice (celery#5935).
-    task_time_limit: int = field(default_factory=lambda: _env_int("LABELER_TASK_TIME_LIMIT", 90))
-    visibility_timeout: int = field(
-        default_factory=lambda: _env_int("LABELER_VISIBILITY_TIMEOUT", 120)
-    )
+    Variable("task_time_limit", 90, *_SECONDS,
+             "seconds a chunk may run before its process is stopped"),
+    Variable("visibility_timeout", 120, *_SECONDS,
+             "seconds before a chunk held by a dead worker is redelivered (must exceed the "
+             "time limit)"),
     # The embedded Redis refuses writes beyond this (noeviction), never dropping queued work.
-    redis_maxmemory: str = field(
-        default_factory=lambda: os.environ.get("LABELER_REDIS_MAXMEMORY", "2gb"))
-    # Folders workers may read submitted images from (os.pathsep-separated); empty: any.
-    allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(
-        Path(p) for p in os.environ.get("LABELER_ALLOWED_ROOTS", "").split(os.pathsep) if p))
-    worker_idle_exit: int = field(
-        default_factory=lambda: _env_int("LABELER_WORKER_IDLE_EXIT", 300)
-    )
+    Variable("redis_maxmemory", "2gb", _memory, "a Redis memory size such as 512mb or 2gb",
+             "memory limit of the embedded Redis (noeviction)"),
+    Variable("allowed_roots", (), _roots, "folders separated by ':'",
+             "folders workers may read submitted images from"),
+    Variable("worker_idle_exit", 300, *_integer(0),
+             "idle seconds before a spawned local worker exits (0: never)"),
+)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    redis_url: str | None = None
+    model: Path = DEFAULT_BUNDLE
+    chunk_images: int = 256
+    chunk_bytes: int = 32 << 20
+    result_ttl: int = 7 * 86400
+    task_time_limit: int = 90
+    visibility_timeout: int = 120
+    redis_maxmemory: str = "2gb"
+    allowed_roots: tuple[Path, ...] = ()
+    worker_idle_exit: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse and check every LABELER_* variable; the first bad one raises SettingsError."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {"home": labeler_home(environ)}
+        for name, variable in VARIABLES.items():
+            text = environ.get(name, "")
+            if not text:
+                values[variable.field] = variable.default
+                continue
+            try:
+                values[variable.field] = variable.parse(text)
+            except ValueError:
+                raise SettingsError(f"{name}={text!r} is not valid: use {variable.allowed}"
+                                    ) from None
+        settings = cls(**values)
+        if settings.visibility_timeout <= settings.task_time_limit:
+            raise SettingsError(
+                f"LABELER_VISIBILITY_TIMEOUT={settings.visibility_timeout} must exceed "
+                f"LABELER_TASK_TIME_LIMIT={settings.task_time_limit}: a chunk still running "
+                "would be delivered to a second worker")
+        return settings
+
+    def cautions(self) -> list[str]:
+        """Combinations that work but put results or time at risk."""
+        found = []
+        if self.result_ttl < 3600:
+            found.append(f"LABELER_RESULT_TTL={self.result_ttl}: results expire within an "
+                         "hour, maybe before a large job is downloaded")
+        if self.visibility_timeout > 10 * max(self.task_time_limit, 60):
+            found.append(f"LABELER_VISIBILITY_TIMEOUT={self.visibility_timeout}: a chunk held "
+                         "by a dead worker waits that long before another worker gets it")
+        if self.chunk_images > 4096:
+            found.append(f"LABELER_CHUNK_IMAGES={self.chunk_images}: one chunk may not finish "
+                         f"within LABELER_TASK_TIME_LIMIT={self.task_time_limit} s")
+        if 0 < self.worker_idle_exit < 30:
+            found.append(f"LABELER_WORKER_IDLE_EXIT={self.worker_idle_exit}: spawned workers "
+                         "leave between chunks of a slow submit")
+        return found
 
 
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_env()

@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labeler.bundle import ModelBundle
-from labeler.errors import LabelerError, ServiceError
+from labeler.errors import LabelerError, ServiceError, UsageError
+from labeler.imaging import IMAGE_EXTENSION_LIST
 from labeler.jobstore import JobStore
 from labeler.scan import ScannedFile, chunk_files, scan_images
 from labeler.settings import Settings
@@ -23,6 +24,13 @@ class Submission:
     root: str
     enqueue_seconds: float
     scan_seconds: float = 0.0
+    # Images enqueued by this submission: all of them, or what a resumed job had not labelled.
+    queued: int = 0
+    resumed: bool = False
+
+    @property
+    def labelled_before(self) -> int:
+        return self.total - self.queued
 
 
 def new_job_id() -> str:
@@ -47,8 +55,7 @@ def submit_folder(
     started = time.perf_counter()
     files = scan_images(root)
     if not files:
-        raise LabelerError(f"no images under {root} (looked for jpg, png, webp, gif, bmp, tiff, "
-                          "avif, heic)")
+        raise UsageError(f"no images under {root} (looked for {IMAGE_EXTENSION_LIST})")
     submission = submit_files(store, redis_url, settings, root, files, bundle, precision, top_k,
                               inline, resume)
     return replace(submission, scan_seconds=time.perf_counter() - started
@@ -97,7 +104,8 @@ def submit_files(
                           retry_policy={"max_retries": 10, "interval_start": 0.2,
                                         "interval_step": 0.5, "interval_max": 3})
     return Submission(job_id, len(files), len(chunks), queue, str(root),
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, queued=sum(len(c) for c in chunks),
+                      resumed=bool(resume))
 
 
 FULL_ENOUGH = 0.9

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -16,6 +17,25 @@ def test_every_command_has_help(command):
     assert cli.commands[command].help and "Usage:" in result.output
 
 
+def _all_commands(group=cli, prefix=""):
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            yield from _all_commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+@pytest.mark.parametrize(("name", "command"), list(_all_commands()))
+def test_every_option_says_what_it_does_and_its_default(name, command):
+    for option in command.params:
+        if not isinstance(option, click.Option) or option.hidden:
+            continue
+        assert option.help, f"labeler {name} {option.opts[0]} has no help text"
+        default = option.to_info_dict()["default"]  # None where none is set
+        if default not in (None, False, ()) and not option.is_flag:
+            assert option.show_default, f"labeler {name} {option.opts[0]} hides its default"
+
+
 def test_cli_and_worker_import_without_tensorflow():
     code = ("import sys, labeler.cli.main, labeler.worker.tasks, labeler.worker.runner, "
             "labeler.web.app; "
@@ -23,6 +43,18 @@ def test_cli_and_worker_import_without_tensorflow():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_settings_table_is_the_generated_one():
+    from labeler.cli.reference import settings_reference
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("-->\n", readme.index("<!-- settings:start")) + 4
+    end = readme.index("<!-- settings:end -->")
+    assert readme[start:end] == settings_reference(), (
+        "README settings table is stale: regenerate with "
+        "python -m labeler.cli.reference settings")
 
 
 def test_readme_flag_reference_is_the_generated_one():

@@ -76,9 +76,7 @@ def write_report(result: dict, classes: tuple[str, ...], folder: Path) -> None:
     lines += [f"{c:17s} " + " ".join(f"{v:6d}" for v in row)
               for c, row in zip(classes, matrix, strict=True)]
     (folder / "confusion.txt").write_text("\n".join(lines) + "\n")
-    try:
-        from labeler.training.plots import plot_confusion, plot_reliability
-    except ImportError:  # matplotlib comes with the [train] extra
-        return
+    from labeler.training.plots import plot_confusion, plot_reliability
+
     plot_confusion(matrix, classes, folder / "confusion.png")
     plot_reliability(result["reliability"], result["ece"], folder / "reliability.png")

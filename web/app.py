@@ -7,6 +7,7 @@ only send after a CORS preflight this app never grants (stops cross-site uploads
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from labeler import __version__
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.cli.context import Context
 from labeler.errors import DecodeError, LabelerError, ServiceError
-from labeler.imaging import preview_jpeg
+from labeler.imaging import IMAGE_EXTENSION_LIST, preview_jpeg
 from labeler.jobstore import JobState
 from labeler.results_io import iter_result_text
 from labeler.scan import is_inside, resolve_inside
@@ -75,7 +76,14 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
     async def redis_error(request: Request, exc: redis.RedisError):
         return JSONResponse({"detail": f"Redis failed: {exc}"}, status_code=503)
 
-    app.get("/", include_in_schema=False)(lambda: FileResponse(STATIC / "index.html"))
+    # Readable routes answer HEAD too (link checkers, curl -I, proxies' health probes).
+    def read(path: str, **kwargs):
+        return app.api_route(path, methods=["GET", "HEAD"], **kwargs)
+
+    read("/", include_in_schema=False)(lambda: FileResponse(STATIC / "index.html"))
+    read("/favicon.ico", include_in_schema=False)(
+        lambda: Response(favicon_png(), media_type="image/png",
+                         headers={"Cache-Control": "public, max-age=86400"}))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.get("/api/health", summary="Liveness and what runs")(api.health)
     app.get("/api/jobs", summary="Recent jobs")(api.recent)
@@ -83,14 +91,14 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
              openapi_extra=UPLOAD_BODY)(api.upload)
     app.get("/api/jobs/{job_id}", summary="Progress of one job")(api.status)
     app.get("/api/jobs/{job_id}/items", summary="Labelled and failed items, filtered")(api.items)
-    app.get("/api/jobs/{job_id}/image", summary="An item's image as a JPEG preview",
-            response_class=Response)(api.image)
-    app.get("/api/jobs/{job_id}/results.{fmt}", summary="All results as CSV or JSONL",
-            response_class=PlainTextResponse)(api.download)
-    app.get("/api/jobs/{job_id}/labelstudio.json",
-            summary="Label Studio tasks with predictions")(api.label_studio)
-    app.get("/api/jobs/{job_id}/labelstudio-config.xml", response_class=PlainTextResponse,
-            summary="Label Studio labelling config for those tasks")(api.label_studio_config)
+    read("/api/jobs/{job_id}/image", summary="An item's image as a JPEG preview",
+         response_class=Response)(api.image)
+    read("/api/jobs/{job_id}/results.{fmt}", summary="All results as CSV or JSONL",
+         response_class=PlainTextResponse)(api.download)
+    read("/api/jobs/{job_id}/labelstudio.json",
+         summary="Label Studio tasks with predictions")(api.label_studio)
+    read("/api/jobs/{job_id}/labelstudio-config.xml", response_class=PlainTextResponse,
+         summary="Label Studio labelling config for those tasks")(api.label_studio_config)
     return app
 
 
@@ -98,7 +106,7 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
     "type": "object", "required": ["files"],
     "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                  "description": "Images (jpg, png, webp, gif, bmp, tiff, avif, heic) or zips"},
+                  "description": f"Images ({IMAGE_EXTENSION_LIST}) or zips"},
         "top_k": {"type": "integer", "minimum": 1, "maximum": 100},
     }}}}}}
 
@@ -233,6 +241,22 @@ class JobsApi:
                 and record.get("model") == bundle.name):
             ensure_local_worker(self.ctx.store, self.ctx.settings, record["queue"], bundle.path,
                                 record.get("precision", "auto"), self.ctx.redis_url)
+
+
+@functools.cache
+def favicon_png() -> bytes:
+    """A 32x32 tag, drawn once: the page needs no binary file of its own for it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(2, 16), (12, 4), (30, 4), (30, 28), (12, 28)], fill=(37, 99, 235, 255))
+    draw.ellipse((9, 13, 15, 19), fill=(255, 255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def _int_field(value, default: int) -> int:

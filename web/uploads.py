@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from labeler.errors import LabelerError
-from labeler.imaging import MAX_FILE_BYTES, is_image_path
+from labeler.imaging import IMAGE_EXTENSION_LIST, MAX_FILE_BYTES, is_image_path
 from labeler.scan import resolve_inside
 
 COPY_BLOCK = 1 << 20
@@ -95,7 +95,7 @@ def save_uploads(
 def _save_one(name: str, stream: BinaryIO, upload: SavedUpload, limits: UploadLimits) -> None:
     relative = safe_relative_name(name)
     if relative is None or not is_image_path(relative):
-        upload.skipped[name] = "not an image file name (jpg, png, webp, gif, bmp, tiff, avif, heic)"
+        upload.skipped[name] = f"not an image file name ({IMAGE_EXTENSION_LIST})"
         return
     if len(upload.saved) >= limits.max_files:
         raise UploadRefused(f"more than {limits.max_files:,} images in one upload",

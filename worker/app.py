@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from labeler.errors import LabelerError
+from labeler.redis_server import kombu_url
 from labeler.settings import get_settings
 
 TASK_NAME = "labeler.label_chunk"
@@ -12,17 +12,10 @@ TASK_NAME = "labeler.label_chunk"
 app = Celery("labeler", set_as_current=False)
 
 
-def kombu_url(url: str) -> str:
-    """redis-py spells a unix socket `unix://path`; kombu spells it `redis+socket://path`."""
-    return "redis+socket://" + url[len("unix://"):] if url.startswith("unix://") else url
-
-
 def configure(url: str) -> Celery:
     settings = get_settings()
+    # Settings.from_env has already refused a time limit that reaches the visibility timeout.
     time_limit, visibility = settings.task_time_limit, settings.visibility_timeout
-    if time_limit >= visibility:
-        raise LabelerError("LABELER_TASK_TIME_LIMIT must be shorter than "
-                           "LABELER_VISIBILITY_TIMEOUT, or a running chunk is delivered twice")
     transport = {"visibility_timeout": visibility}
     app.conf.update(
         broker_url=kombu_url(url),

@@ -1,20 +1,22 @@
-"""Benchmark charts (matplotlib, from the [train] extra)."""
+"""Benchmark charts (matplotlib, part of the plain install)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from labeler.errors import MissingExtraError
+
+def _pyplot():
+    # Imported when a chart is drawn, so the CLI's start-up does not pay for matplotlib.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_model(rows: list[dict], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingExtraError("train", "matplotlib") from None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     series: dict[str, list[tuple[int, float]]] = {}
     for row in rows:
@@ -35,13 +37,7 @@ def plot_model(rows: list[dict], path: Path) -> None:
 def plot_pipeline(result: dict, path: Path) -> None:
     """Pipeline images/s beside the decode-only, model-only and serial ceilings, and where the
     workers' time went."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingExtraError("train", "matplotlib") from None
+    plt = _pyplot()
     fig, (ax_rate, ax_stage) = plt.subplots(1, 2, figsize=(10, 4))
     cores = result["cores"]
     bars = {"pipeline": result["images_per_second"],

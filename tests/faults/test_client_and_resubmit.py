@@ -55,6 +55,17 @@ def test_resubmitting_with_resume_labels_only_new_and_failed_images(
     after = {path: result for path, result, _ in store.iter_items(first["job"]) if result}
     assert {k: after[k] for k in before} == before
 
+    # A resume with --wait reports this run: what it queued and labelled, in its own time.
+    write_image(tmp_path / "newer.jpg", seed=101)
+    proc = run_cli(["submit", str(tmp_path), "--resume", first["job"], "--wait"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 43 images left to label in 1 chunk " in proc.stderr
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert summary.startswith("1 labelled, 0 failed in ")
+    assert "the job now has 43 of 43 labelled" in summary
+    seconds = float(summary.split(" in ")[1].split(" s ")[0])
+    assert seconds < 60
+
 
 def test_resume_refuses_another_folder(labeler_home, redis_url, store, tmp_path):
     store.create_job("other", 1, root="/somewhere/else", queue="q")

@@ -5,8 +5,9 @@ import time
 import pytest
 from kombu import Connection, Exchange, Producer
 
+from labeler.redis_server import kombu_url
 from labeler.waiting import wait_for_job
-from labeler.worker.app import TASK_NAME, configure, kombu_url
+from labeler.worker.app import TASK_NAME, configure
 from tests.conftest import cli_env, run_cli, write_image
 
 

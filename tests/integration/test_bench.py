@@ -28,10 +28,14 @@ def test_bench_decode_with_and_without_draft(labeler_home, tmp_path):
 
 
 def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, store, worker):
-    proc = run_cli(["bench", "pipeline", "--synthetic", "300", "--habit", "20", "--json"],
-                   cli_env(labeler_home, redis_url), timeout=300)
+    chart = labeler_home / "pipeline.png"
+    proc = run_cli(["bench", "pipeline", "--synthetic", "300", "--habit", "20", "--json",
+                    "--plot", str(chart)], cli_env(labeler_home, redis_url), timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    # The progress line ends at the job's total, not where the last poll happened to see it.
+    assert "300/300" in proc.stderr.splitlines()[-2] + proc.stderr.splitlines()[-1]
     assert (result["labelled"], result["failed"]) == (300, 0)
     assert sum(size * count for size, count in
                ((int(k), v) for k, v in result["batch_sizes"].items())) == 300
@@ -51,3 +55,28 @@ def test_bench_train_times_a_step_in_float32_and_in_bfloat16(labeler_home):
     # The speed-up is each row's step time against float32's, so float32's own is 1.
     assert rows[0]["speedup"] == 1.0
     assert rows[1]["speedup"] == round(rows[0]["ms_per_step"] / rows[1]["ms_per_step"], 2)
+
+
+def test_bench_model_draws_its_chart(labeler_home, tmp_path):
+    chart = tmp_path / "model.png"
+    proc = run_cli(["bench", "model", "--batch-sizes", "1", "--no-keras", "--plot", str(chart)],
+                   cli_env(labeler_home))
+    assert proc.returncode == 0, proc.stderr
+    assert "images_per_second" in proc.stdout and "worst case" in proc.stderr
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_chart_that_cannot_be_written_is_refused_before_measuring(labeler_home, tmp_path):
+    proc = run_cli(["bench", "model", "--plot", str(tmp_path / "missing" / "model.png")],
+                   cli_env(labeler_home))
+    assert proc.returncode == 2 and "cannot write into" in proc.stderr
+    assert "measuring" not in proc.stderr
+
+
+def test_plots_need_nothing_beyond_the_plain_install():
+    import tomllib
+
+    from tests.conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("matplotlib") for d in project["dependencies"])

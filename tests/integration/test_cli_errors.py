@@ -18,10 +18,42 @@ def test_missing_folder(labeler_home, redis_url):
     assert "does not exist" in err
 
 
-def test_empty_folder(labeler_home, redis_url, tmp_path):
+def test_empty_folder_is_a_usage_error(labeler_home, redis_url, tmp_path):
     err = _one_line_error(run_cli(["submit", str(tmp_path)], cli_env(labeler_home, redis_url)),
-                          1)
-    assert "no images" in err
+                          2)
+    assert "no images" in err and "jpg" in err
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("LABELER_CHUNK_IMAGES", "abc", "whole number"),
+    ("LABELER_CHUNK_IMAGES", "0", "whole number >= 1"),
+    ("LABELER_VISIBILITY_TIMEOUT", "10", "must exceed LABELER_TASK_TIME_LIMIT=90"),
+    ("LABELER_REDIS_URL", "localhost:6379", "redis://"),
+    ("LABELER_REDIS_MAXMEMORY", "lots", "memory size"),
+])
+def test_a_bad_setting_is_one_line_naming_it(labeler_home, tmp_path, variable, value, says):
+    env = cli_env(labeler_home, **{variable: value})
+    err = _one_line_error(run_cli(["submit", str(tmp_path)], env), 2)
+    assert len(err.strip().splitlines()) == 1
+    assert variable in err and value in err and says in err
+    # doctor reports it as a failed check rather than refusing to start
+    doctor = run_cli(["doctor"], env)
+    assert doctor.returncode == 1 and f"[fail] settings: {variable}" in doctor.stdout
+
+
+def test_doctor_names_the_redis_in_celerys_form_and_flags_unsafe_settings(
+    labeler_home, redis_url
+):
+    env = cli_env(labeler_home, LABELER_RESULT_TTL="60", LABELER_CHUNK_IMAGE="9")
+    out = run_cli(["doctor"], env).stdout
+    assert f"redis+socket://{redis_url[len('unix://'):]}" in out
+    assert "[warn] settings" in out and "LABELER_RESULT_TTL=60" in out
+    assert "LABELER_CHUNK_IMAGE is not a labeler setting" in out
+
+
+def test_forget_of_an_unknown_job_fails(labeler_home, redis_url):
+    err = _one_line_error(run_cli(["forget", "nope"], cli_env(labeler_home, redis_url)), 1)
+    assert "no job nope" in err
 
 
 def test_wrong_flag(labeler_home):

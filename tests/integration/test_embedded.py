@@ -70,3 +70,36 @@ def test_a_local_worker_leaves_when_its_embedded_redis_is_stopped():
     finally:
         stop_redis(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_stop_ends_the_workers_and_the_redis_it_started():
+    home = Path(tempfile.mkdtemp(prefix="lbe-", dir="/tmp"))
+    try:
+        env = cli_env(home)  # spawned workers would otherwise stay for 5 idle minutes
+        proc = run_cli(["submit", str(REPO / "examples" / "images"), "--wait", "--json"], env,
+                       timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        store = JobStore(connect(f"unix://{home / 'redis' / 'redis.sock'}"))
+        pids = [w["pid"] for w in store.workers()]
+        assert pids, "submit should have left its spawned worker running"
+        stopped = run_cli(["stop"], env, timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"worker {pids[0]} stopped" in stopped.stdout and "shut down" in stopped.stdout
+        for pid in pids:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
+                f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert not (home / "redis" / "redis.sock").exists() or not _answers(home)
+        # Nothing was lost: the next command starts Redis again from its append-only file.
+        again = run_cli(["status", "--json"], env)
+        assert json.loads(again.stdout)["jobs"][0]["labelled"] == 40
+        assert run_cli(["stop"], env).stdout.startswith("Redis under")  # no workers this time
+        assert run_cli(["stop"], env).stdout.strip() == "nothing running for this LABELER_HOME"
+    finally:
+        stop_redis(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _answers(home: Path) -> bool:
+    from labeler.redis_server import embedded_redis_running
+
+    return embedded_redis_running(home)

@@ -230,6 +230,24 @@ def test_mirror_averaged_exports_match_keras_for_every_image_or_the_unsure_ones(
     assert gated["multiply_adds_per_image"] == 2 * gated["training"]["multiply_adds"]
     assert 0 <= gated["mirrored_share_of_checked_images"] <= 1
     assert set(gated["variants"]) == {"fp32", "fp16", "int8"}
+    import onnx
+
+    from labeler.export.float_ends import quantised_probability_nodes
+
+    for precision in ("fp16", "int8"):
+        checks = gated["variants"][precision]["checks"]
+        # Recorded for every variant: how far it is from Keras, and its own calibration.
+        assert 0 <= checks["median_abs_diff"] <= checks["max_abs_diff"]
+        assert 0 <= checks["ece"] <= 1 and checks["confidences_on_8bit_grid"] < 0.05
+        graph = onnx.load(str(load_bundle(tmp_path / "gated").variant_path(precision))).graph
+        assert quantised_probability_nodes(graph) == []
+        softmaxes = [n for n in graph.node if n.op_type == "Softmax"]
+        assert len(softmaxes) == 2
+        if precision == "fp16":  # a float32 softmax: its input is cast back from float16
+            made_by = {o: n for n in graph.node for o in n.output}
+            for softmax in softmaxes:
+                cast = made_by[softmax.input[0]]
+                assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.FLOAT
     unsure = once.run(pixels).max(axis=1) < below
     assert unsure.sum() == 9
     served = InferenceEngine(load_bundle(tmp_path / "gated"), "fp32", "cpu").run(pixels)

@@ -106,6 +106,15 @@ def test_truncated_files_fail_instead_of_labelling_half_a_picture(fmt):
     assert info.value.reason in ("truncated", "corrupt")
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "TIFF"])
+def test_a_truncated_file_reads_the_same_whichever_plugin_noticed(fmt):
+    noise = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    data = _bytes(Image.fromarray(noise), fmt)
+    with pytest.raises(DecodeError) as info:
+        decode_image(data[: len(data) // 2], (32, 32))
+    assert str(info.value) == "truncated: image file is truncated"
+
+
 def test_decompression_bomb_is_refused():
     data = _bytes(Image.new("1", (12000, 12000)), "PNG")
     assert len(data) < 200_000

@@ -123,3 +123,45 @@ def test_upload_label_filter_and_download_in_a_browser(page, server, tmp_path):
     assert len({r["path"] for r in rows}) == len(files)
     assert [r["path"] for r in rows if r["error"]] == ["broken.png"]
     assert all(r["label"] and 0 < float(r["confidence"]) <= 1 for r in rows if not r["error"])
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
+def test_the_page_fits_the_screen_and_the_detail_view_is_readable(server, viewport):
+    from playwright.sync_api import sync_playwright
+
+    width, height = viewport
+    samples = sorted((REPO / "examples" / "images").glob("*/0000.jpg"))[:4]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(server.url)
+        page.set_input_files("#files", [str(p) for p in samples])
+        page.click("#upload")
+        page.wait_for_selector("#job-state:has-text('done')", timeout=120_000)
+        page.locator("#grid .tile").nth(len(samples) - 1).wait_for()
+        # The picker names the open job, not a placeholder.
+        job = page.inner_text("#job-id")
+        page.wait_for_function("j => document.querySelector('#job-picker').value === j", arg=job)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0, f"{overflow} px wider than the {width} px screen"
+        names = page.eval_on_selector_all(
+            "#grid .tile", "ts => ts.map(t => [t.dataset.path, t.querySelector('.name')"
+            ".textContent, t.querySelector('.name').getBoundingClientRect().width])")
+        assert all(path.endswith(name) and shown > 0 for path, name, shown in names)
+
+        page.locator("#grid .tile").first.click()
+        page.wait_for_selector("#detail[open]")
+        page.wait_for_function("() => document.querySelector('#detail-image').complete")
+        assert page.evaluate(
+            "() => document.querySelector('#detail-image').getBoundingClientRect().width") >= 192
+        bars = page.eval_on_selector_all(
+            "#detail-topk tbody tr", "rows => rows.map(r => [parseFloat(r.cells[2].textContent),"
+            " r.querySelector('.bar').getBoundingClientRect().width,"
+            " r.querySelector('.track').getBoundingClientRect().width])")
+        for percent, bar, cell in bars:
+            # Each bar is its probability's share of its track, within a pixel and a half.
+            assert abs(bar - max(0.5, percent) / 100 * cell) <= 1.5, bars
+        assert bars[0][1] > 40
+        assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
+        browser.close()

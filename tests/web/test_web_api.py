@@ -126,6 +126,19 @@ def test_images_are_served_only_for_items_of_the_job(web):
     assert web.get("/api/jobs/nope/items")[0] == 404
 
 
+def test_readable_routes_answer_head_and_the_page_has_an_icon(web):
+    status, body = upload(web, sample_files(1))
+    job = body["job"]
+    web.wait_done(job)
+    item = web.get_json(f"/api/jobs/{job}/items")["items"][0]["path"]
+    for path in ("/", f"/api/jobs/{job}/image?path={item}", f"/api/jobs/{job}/results.csv",
+                 f"/api/jobs/{job}/labelstudio.json", "/favicon.ico"):
+        status, data = http(web.url + path, method="HEAD")
+        assert (status, data) == (200, b""), path
+    status, icon = web.get("/favicon.ico")
+    assert status == 200 and icon[:4] == b"\x89PNG"
+
+
 def test_openapi_describes_the_api(web):
     spec = web.get_json("/openapi.json")
     assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/items",

@@ -28,13 +28,21 @@ async function refreshService() {
 async function refreshJobList() {
   const { jobs } = await api("/api/jobs");
   const picker = $("job-picker");
-  const chosen = picker.value;
-  picker.replaceChildren(new Option("(recent jobs)", ""));
+  picker.replaceChildren(new Option(`choose one of ${jobs.length} recent jobs`, ""));
   for (const job of jobs) {
     const when = new Date(job.created * 1000).toLocaleString();
     picker.add(new Option(`${job.job} · ${job.total} images · ${job.state} · ${when}`, job.job));
   }
-  picker.value = chosen;
+  showOpenJob();
+}
+
+// The picker names the job on screen (one opened from a link may be older than the list).
+function showOpenJob() {
+  const picker = $("job-picker");
+  if (state.job && ![...picker.options].some((o) => o.value === state.job)) {
+    picker.add(new Option(state.job, state.job));
+  }
+  picker.value = state.job || "";
 }
 
 // ---- upload ------------------------------------------------------------------------------
@@ -104,6 +112,7 @@ function openJob(id) {
   state.lastDone = -1;
   $("job").hidden = false;
   $("job-id").textContent = id;
+  showOpenJob();
   const base = `/api/jobs/${encodeURIComponent(id)}`;
   $("dl-csv").href = `${base}/results.csv`;
   $("dl-jsonl").href = `${base}/results.jsonl`;
@@ -199,6 +208,9 @@ function tile(item) {
     img.alt = item.path;
     img.src = imageUrl(item.path, 192);
   }
+  const name = document.createElement("div");
+  name.className = "name";
+  name.textContent = item.path.split("/").pop();
   const caption = document.createElement("div");
   caption.className = "caption";
   const label = document.createElement("span");
@@ -209,7 +221,7 @@ function tile(item) {
   confidence.className = "confidence";
   confidence.textContent = item.confidence == null ? "" : item.confidence.toFixed(2);
   caption.append(label, confidence);
-  li.append(img, caption);
+  li.append(img, name, caption);
   li.addEventListener("click", () => showDetail(item));
   li.addEventListener("keydown", (e) => { if (e.key === "Enter") showDetail(item); });
   return li;
@@ -233,8 +245,11 @@ function showDetail(item) {
     row.insertCell().textContent = label;
     const bar = document.createElement("div");
     bar.className = "bar";
-    bar.style.width = `${Math.max(1, p * 100)}%`;
-    row.insertCell().append(bar);
+    bar.style.width = `${Math.max(0.5, p * 100)}%`;
+    const track = document.createElement("div");
+    track.className = "track";
+    track.append(bar);
+    row.insertCell().append(track);
     row.insertCell().textContent = `${(p * 100).toFixed(1)} %`;
   }
   $("detail-model").textContent = item.model ? `model ${item.model}` : "";
