@@ -294,8 +294,6 @@ PRESETS: dict[str, Callable[..., keras.Model]] = {
     "whitened": make_whitened,
     "whitened-7x7": functools.partial(make_whitened, last_pool=False),
     "whitened-deep": functools.partial(make_whitened, widths=(64, 128, 140), third_conv=True),
-    # airbench94's own widths: ~2 M parameters, ~118 M multiply-adds.
-    "whitened-wide": functools.partial(make_whitened, widths=(64, 256, 256)),
     "resnet56": make_cifar_resnet,
     "wrn16": make_wide_resnet,
     "transfer": make_transfer,
