@@ -62,4 +62,8 @@ def to_float16(model, float32_nodes: list[str]):
     del graph.value_info[:]
     graph.ClearField("node")
     graph.node.extend(nodes)
+    used = {name for node in nodes for name in node.input}
+    unused = [t for t in graph.initializer if t.name not in used]
+    for tensor in unused:  # the float32 originals of constants only float16 nodes read
+        graph.initializer.remove(tensor)
     return model

@@ -80,6 +80,7 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
 def csv_row(path: str, result: dict | None, error: str | None) -> list:
     if result is None:
         return [path, "", "", error or "", "", "", ""]
-    top_k = ";".join(f"{label}:{p:.4f}" for label, p in result.get("top_k", []))
+    # Four significant digits: a small probability reads 1.2e-05, not a rounded 0.0000.
+    top_k = ";".join(f"{label}:{p:.4g}" for label, p in result.get("top_k", []))
     return [path, result["label"], f"{result['confidence']:.6f}", "",
             f"{result.get('margin', 0):.6f}", top_k, result.get("model", "")]

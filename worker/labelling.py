@@ -106,6 +106,12 @@ def label_chunk(
     return outcome
 
 
+def significant(p: float) -> float:
+    """A probability to 7 significant digits: what float32 holds, so a tiny probability stays
+    distinct from its neighbours (never a rounded 0 tie) and none below 1 becomes 1."""
+    return float(f"{float(p):.7g}")
+
+
 def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
     started = time.perf_counter()
     probs = run(np.stack(pixels))
@@ -118,9 +124,9 @@ def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) 
     for i, name in enumerate(names):
         outcome.results[name] = {
             "label": classes[order[i, 0]],
-            "confidence": round(float(ranked[i, 0]), 6),
-            "margin": round(float(ranked[i, 0] - second[i]), 6),
-            "top_k": [[classes[j], round(float(p), 6)]
+            "confidence": significant(ranked[i, 0]),
+            "margin": significant(ranked[i, 0] - second[i]),
+            "top_k": [[classes[j], significant(p)]
                       for j, p in zip(order[i], ranked[i], strict=True)],
             "model": model_id,
         }

@@ -238,16 +238,21 @@ def test_mirror_averaged_exports_match_keras_for_every_image_or_the_unsure_ones(
         checks = gated["variants"][precision]["checks"]
         # Recorded for every variant: how far it is from Keras, and its own calibration.
         assert 0 <= checks["median_abs_diff"] <= checks["max_abs_diff"]
-        assert 0 <= checks["ece"] <= 1 and checks["confidences_on_8bit_grid"] < 0.05
+        fp32_share = gated["variants"]["fp32"]["checks"]["confidences_on_8bit_grid"]
+        assert 0 <= checks["ece"] <= 1
+        assert checks["confidences_on_8bit_grid"] <= fp32_share + 0.01  # the export's own rule
         graph = onnx.load(str(load_bundle(tmp_path / "gated").variant_path(precision))).graph
         assert quantised_probability_nodes(graph) == []
         softmaxes = [n for n in graph.node if n.op_type == "Softmax"]
         assert len(softmaxes) == 2
-        if precision == "fp16":  # a float32 softmax: its input is cast back from float16
-            made_by = {o: n for n in graph.node for o in n.output}
-            for softmax in softmaxes:
-                cast = made_by[softmax.input[0]]
-                assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.FLOAT
+        if precision == "fp16":  # the logits layers' weights stay float32, the convs' halve
+            weights = {t.name: t.data_type for t in graph.initializer}
+            for node in graph.node:
+                kinds = {weights[i] for i in node.input if i in weights}
+                if node.op_type == "MatMul":
+                    assert kinds == {onnx.TensorProto.FLOAT}
+                elif node.op_type == "Conv":
+                    assert kinds == {onnx.TensorProto.FLOAT16}
     unsure = once.run(pixels).max(axis=1) < below
     assert unsure.sum() == 9
     served = InferenceEngine(load_bundle(tmp_path / "gated"), "fp32", "cpu").run(pixels)

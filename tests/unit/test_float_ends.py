@@ -56,3 +56,21 @@ def test_a_quantised_softmax_is_found(graph):
                          name="dq"),
     ])
     assert quantised_probability_nodes(model.graph) == [softmax.name]
+
+
+def test_the_export_refuses_a_variant_serving_8bit_confidences():
+    import numpy as np
+
+    from labeler.export.bundle_export import _failed_floor
+    from labeler.export.checks import share_on_8bit_grid
+
+    rng = np.random.default_rng(0)
+    floats = rng.uniform(0.3, 0.99, 1000)
+    on_grid = np.round(floats * 255) / 255
+    assert share_on_8bit_grid(floats) < 0.02 and share_on_8bit_grid(on_grid) == 1.0
+    fp32 = {"checks": {"confidences_on_8bit_grid": share_on_8bit_grid(floats)}}
+    floors = {"int8": 0.98}
+    honest = {"confidences_on_8bit_grid": share_on_8bit_grid(floats), "top1_agreement": 0.99}
+    rounded = {"confidences_on_8bit_grid": 1.0, "top1_agreement": 0.99}
+    assert _failed_floor("int8", honest, floors, fp32) is None
+    assert "1/255 grid" in _failed_floor("int8", rounded, floors, fp32)

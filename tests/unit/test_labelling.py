@@ -34,3 +34,15 @@ def test_a_stuck_decode_fails_only_its_item_even_with_one_thread(tmp_path):
     assert len(out.results) == 4
     with open(os.open(tmp_path / "stuck.png", os.O_RDWR), "wb"):
         pass  # give the abandoned thread its data so it ends
+
+
+def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
+    def run(pixels):
+        row = np.array([1 - 3e-7 - 2e-7, 3e-7, 2e-7], np.float32)
+        return np.tile(row, (len(pixels), 1))
+
+    items = [("0.png", str(write_image(tmp_path / "0.png", seed=0)))]
+    result = label_chunk(items, run, CLASSES, (32, 32), "m", 3, 4, DecodePool(1, 5)).results
+    top_k = [p for _, p in result["0.png"]["top_k"]]
+    assert top_k[1:] == [3e-7, 2e-7]  # not rounded to a 0.0 tie
+    assert result["0.png"]["confidence"] < 1.0

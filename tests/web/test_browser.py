@@ -156,7 +156,8 @@ def test_the_page_fits_the_screen_and_the_detail_view_is_readable(server, viewpo
         assert page.evaluate(
             "() => document.querySelector('#detail-image').getBoundingClientRect().width") >= 192
         bars = page.eval_on_selector_all(
-            "#detail-topk tbody tr", "rows => rows.map(r => [parseFloat(r.cells[2].textContent),"
+            "#detail-topk tbody tr",
+            "rows => rows.map(r => [parseFloat(r.cells[2].textContent.replace('<', '')),"
             " r.querySelector('.bar').getBoundingClientRect().width,"
             " r.querySelector('.track').getBoundingClientRect().width])")
         for percent, bar, cell in bars:

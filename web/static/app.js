@@ -250,7 +250,7 @@ function showDetail(item) {
     track.className = "track";
     track.append(bar);
     row.insertCell().append(track);
-    row.insertCell().textContent = `${(p * 100).toFixed(1)} %`;
+    row.insertCell().textContent = p < 0.001 ? "< 0.1 %" : `${(p * 100).toFixed(1)} %`;
   }
   $("detail-model").textContent = item.model ? `model ${item.model}` : "";
   $("detail").showModal();
