@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from labeler.cli.main import cli
+from labeler.cli.reference import _commands
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
@@ -17,15 +18,7 @@ def test_every_command_has_help(command):
     assert cli.commands[command].help and "Usage:" in result.output
 
 
-def _all_commands(group=cli, prefix=""):
-    for name, command in sorted(group.commands.items()):
-        if hasattr(command, "commands"):
-            yield from _all_commands(command, f"{prefix}{name} ")
-        else:
-            yield f"{prefix}{name}", command
-
-
-@pytest.mark.parametrize(("name", "command"), list(_all_commands()))
+@pytest.mark.parametrize(("name", "command"), list(_commands(cli)))
 def test_every_option_says_what_it_does_and_its_default(name, command):
     for option in command.params:
         if not isinstance(option, click.Option) or option.hidden:
