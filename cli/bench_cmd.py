@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from labeler.bundle import PRECISIONS, load_bundle
-from labeler.cli.context import Context
 from labeler.cli.model_cmd import PRESET_NAMES
 from labeler.cli.progress import ProgressPrinter
+from labeler.context import Context
+from labeler.errors import import_extra
 
 
 def _render(rows: list[dict], as_json: bool, columns: list[str]) -> None:
@@ -137,7 +138,6 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot
     """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
     from labeler.bench.pipeline_bench import bench_pipeline
     from labeler.bench.synthetic import synthetic_folder
-    from labeler.local_workers import ensure_local_worker
 
     if (folder is None) == (synthetic is None):
         raise click.UsageError("give a FOLDER or --synthetic N")
@@ -145,15 +145,8 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot
     bundle = load_bundle(model or ctx.settings.model)
     folder = folder or synthetic_folder(synthetic)
     printer = ProgressPrinter()
-
-    def ensure_worker(queue: str) -> None:
-        if ctx.embedded:
-            ensure_local_worker(ctx.store, ctx.settings, queue, bundle.path, precision,
-                                ctx.redis_url)
-
     try:
-        result = bench_pipeline(ctx.store, ctx.redis_url, ctx.settings, folder, bundle,
-                                precision, ensure_worker, on_progress=printer.update,
+        result = bench_pipeline(ctx, folder, bundle, precision, on_progress=printer.update,
                                 habit_images=habit)
     finally:
         if synthetic:
@@ -196,18 +189,13 @@ def _render_pipeline(result: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench_train_cmd(preset, batch_size, repeats, as_json) -> None:
     """Training step time in float32 and in bfloat16: whether --mixed-precision pays here."""
-    from labeler.errors import MissingExtraError
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-    try:
-        from labeler.bench.train_bench import bench_train, cpu_bf16_flags
-    except ImportError as exc:
-        raise MissingExtraError("train", exc.name or "tensorflow") from None
-    rows = bench_train(preset, batch_size, repeats,
+    train_bench = import_extra("labeler.bench.train_bench")
+    rows = train_bench.bench_train(preset, batch_size, repeats,
                        progress=lambda s: click.echo(f"  measuring {s}", err=True))
     _render(rows, as_json, ["preset", "compute", "batch", "ms_per_step", "ms_p10", "ms_p90",
                             "images_per_second", "speedup"])
     if not as_json:
-        flags = cpu_bf16_flags()
+        flags = train_bench.cpu_bf16_flags()
         click.echo(f"bfloat16 instructions on this CPU: {', '.join(flags) or 'none'}; "
                    f"--mixed-precision trains {rows[-1]['speedup']:.2f}x as fast as float32")

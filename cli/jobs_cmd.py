@@ -6,16 +6,20 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from labeler.bundle import PRECISIONS, load_bundle
-from labeler.cli.context import Context
 from labeler.cli.progress import ProgressPrinter, count
+from labeler.context import Context
 from labeler.durations import format_seconds
-from labeler.errors import LabelerError
+from labeler.errors import JobNotFound, LabelerError
 from labeler.jobstore import JobProgress, JobState
 from labeler.results_io import format_for, item_matches, write_results
+
+if TYPE_CHECKING:
+    from labeler.submit import StartedJob, Submission
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
 
@@ -39,8 +43,7 @@ EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
 def submit(folder, wait, output, show, as_json, model, precision, top_k, inline, no_spawn,
            timeout, resume) -> None:
     """Label every image under FOLDER (recursively)."""
-    from labeler.local_workers import ensure_local_worker
-    from labeler.submit import submit_folder
+    from labeler.submit import start_job  # Celery loads only for commands that send tasks
 
     if (output or show) and not wait:
         raise click.UsageError("-o and --show need --wait (or later: labeler results JOB)")
@@ -50,32 +53,22 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     bundle = load_bundle(model or ctx.settings.model)
     if precision != "auto":
         bundle.variant_path(precision)
-    started = time.monotonic()
-    job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
-                        top_k, inline, resume)
-    spawned = None
-    if ctx.embedded and not no_spawn:
-        spawned = ensure_local_worker(
-            ctx.store, ctx.settings, job.queue, bundle.path, precision, ctx.redis_url)
+    clock = time.monotonic()
+    started = start_job(ctx, folder, bundle, precision, top_k, inline, resume, not no_spawn)
+    job = started.submission
     if as_json and not wait:
         click.echo(json.dumps({"job": job.job_id, "total": job.total, "chunks": job.chunks,
-                               "queue": job.queue, "spawned_worker": spawned is not None,
+                               "queue": job.queue, "spawned_worker": started.spawned,
                                "scan_seconds": round(job.scan_seconds, 4),
                                "enqueue_seconds": round(job.enqueue_seconds, 4)}))
     elif not as_json:
-        what = (f"{job.queued:,} of {count(job.total, 'image')} left to label"
-                if job.resumed else count(job.total, "image"))
-        click.echo(f"job {job.job_id}: {what} in {count(job.chunks, 'chunk')} "
-                   f"(found in {job.scan_seconds:.2f} s, queued in {job.enqueue_seconds:.2f} s)",
-                   err=wait)
-        if not spawned and not ctx.store.workers(job.queue):
-            hint = "labeler worker" + (f" --model {bundle.path}" if model else "") + (
-                f" --precision {precision}" if precision != "auto" else "")
-            click.echo(f"no worker is serving {job.queue} yet; start one with: {hint}",
-                       err=True)
+        click.echo(_submitted(job), err=wait)
+        if started.unserved:
+            click.echo(f"no worker is serving {job.queue} yet; start one with: "
+                       f"{_worker_hint(bundle, model, precision)}", err=True)
     if not wait:
         return
-    final = _wait(ctx, job.job_id, as_json, timeout, bundle.path, no_spawn, spawned)
+    final = _follow(ctx, started, as_json, timeout)
     if output:
         write_results(ctx.store.iter_items(job.job_id), output)
     if show:
@@ -83,12 +76,24 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     if as_json:
         click.echo(json.dumps(final.as_dict()))
     else:
-        click.echo(_summary(job, final, time.monotonic() - started)
+        click.echo(_summary(job, final, time.monotonic() - clock)
                    + (f"; results in {output}" if output else ""), err=True)
     sys.exit(EXIT_SOME_FAILED if final.failed else EXIT_OK)
 
 
-def _summary(job, final: JobProgress, seconds: float) -> str:
+def _submitted(job: Submission) -> str:
+    what = (f"{job.queued:,} of {count(job.total, 'image')} left to label"
+            if job.resumed else count(job.total, "image"))
+    return (f"job {job.job_id}: {what} in {count(job.chunks, 'chunk')} "
+            f"(found in {job.scan_seconds:.2f} s, queued in {job.enqueue_seconds:.2f} s)")
+
+
+def _worker_hint(bundle, model, precision: str) -> str:
+    return "labeler worker" + (f" --model {bundle.path}" if model else "") + (
+        f" --precision {precision}" if precision != "auto" else "")
+
+
+def _summary(job: Submission, final: JobProgress, seconds: float) -> str:
     """What this submission did: a resumed job counts only the images it queued again."""
     labelled = final.labelled - job.labelled_before
     done = labelled + final.failed
@@ -99,37 +104,16 @@ def _summary(job, final: JobProgress, seconds: float) -> str:
     return text
 
 
-def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None, bundle_path: Path,
-          no_spawn: bool, spawned) -> JobProgress:
-    from labeler.local_workers import ensure_local_worker
-    from labeler.waiting import wait_for_job
+def _follow(ctx: Context, started: StartedJob, quiet: bool, timeout: float | None
+            ) -> JobProgress:
+    from labeler.waiting import follow_job
 
     printer = ProgressPrinter()
-    workers = [spawned] if spawned else []
-
-    def progress(job: JobProgress) -> None:
-        failures = [w.startup_failure() for w in workers]
-        if job.done == 0 and all(failures) and failures:
-            raise LabelerError(failures[-1])
-        if not quiet:
-            printer.update(job)
-
-    def idle(job: JobProgress) -> None:
-        if not ctx.store.workers(job.record.get("queue")):
-            started = None
-            if ctx.embedded and not no_spawn:
-                started = ensure_local_worker(ctx.store, ctx.settings, job.record["queue"],
-                                              bundle_path, job.record["precision"],
-                                              ctx.redis_url)
-            if started:
-                workers.append(started)
-                click.echo("\nno worker online: started a local one", err=True)
-                return
-            click.echo(f"\nwaiting: no worker online for {job.record.get('queue')}", err=True)
-
     try:
-        final = wait_for_job(ctx.store, job_id, on_idle=idle, on_outage=ctx.revive_redis,
-                             timeout=timeout, on_progress=progress)
+        final = follow_job(ctx, started.submission.job_id, started.supply,
+                           on_progress=(lambda job: None) if quiet else printer.update,
+                           on_notice=lambda text: click.echo(f"\n{text}", err=True),
+                           timeout=timeout)
     except LabelerError as exc:
         click.echo(f"\nError: {exc}", err=True)
         sys.exit(EXIT_UNFINISHED)
@@ -141,7 +125,7 @@ def _wait(ctx: Context, job_id: str, quiet: bool, timeout: float | None, bundle_
 def _show(ctx: Context, job_id: str) -> None:
     for path, result, error in ctx.store.iter_items(job_id):
         if result:
-            click.echo(f"{path:40s} {result['label']:12s} {result['confidence']:.3f}")
+            click.echo(f"{path:40s} {result.label:12s} {result.confidence:.3f}")
         else:
             click.echo(f"{path:40s} {'-':12s} failed: {error}")
 
@@ -160,9 +144,7 @@ def status(job_id, as_json) -> None:
     """Progress of JOB_ID, or recent jobs, workers online and queue depths."""
     ctx = Context()
     if job_id:
-        job = ctx.store.progress(job_id)
-        if job is None:
-            raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
+        job = ctx.store.require(job_id)
         if as_json:
             click.echo(json.dumps(job.as_dict()))
             return
@@ -207,8 +189,7 @@ def results(job_id, output, label, below) -> None:
     """Write the labels (and failures with their reasons) of JOB_ID."""
     _check_output(output)
     ctx = Context()
-    if ctx.store.progress(job_id) is None:
-        raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
+    ctx.store.require(job_id)
     items = (item for item in ctx.store.iter_items(job_id)
              if item_matches(item[1], label, below))
     count = write_results(items, output)
@@ -228,5 +209,4 @@ def forget(job_ids) -> None:
         else:
             missing.append(job_id)
     if missing:
-        raise LabelerError(f"no job {', '.join(missing)} (it may have expired); "
-                           "see: labeler status")
+        raise JobNotFound(*missing)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from labeler.bundle import load_bundle
+from labeler.errors import import_extra
 
 
 def _given_on_command_line() -> set[str]:
@@ -32,7 +33,7 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep
 @click.option("--preset",
               type=click.Choice(PRESET_NAMES),
               default="resnet", show_default=True,
-              help="baseline: the seeds' CNN; resnet: narrow ResNet-9; whitened: airbench-style "
+              help="baseline: a small plain CNN; resnet: narrow ResNet-9; whitened: airbench-style "
               "CNN (the shipped model's); whitened-7x7: the same with its last block at 7x7 "
               "(experimental); whitened-deep: three convolutions a block with a residual, narrower "
               "(experimental); resnet56: He et al.'s deep, thin CIFAR ResNet "
@@ -102,14 +103,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, 
           resume) -> None:
     """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
     batches, or 'keras' for keras.datasets.cifar10."""
-    from labeler.errors import MissingExtraError
-
-    try:
-        from labeler.training.train import TrainConfig
-        from labeler.training.train import train as run_training
-    except ImportError as exc:
-        raise MissingExtraError("train", exc.name or "tensorflow") from None
-    config = TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
+    training = import_extra("labeler.training.train")
+    config = training.TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
                          peak_lr=lr, cutout=cutout, cutmix=cutmix, translate=translate,
                          bias_lr_scale=bias_lr_scale, weight_decay=weight_decay,
                          label_smoothing=label_smoothing, ema=ema, sam=sam,
@@ -119,7 +114,7 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, 
                          val_fraction=val_fraction, calibration_from=calibration_from,
                          seed=seed, limit=limit, weights=weights,
                          image_size=image_size)
-    summary = run_training(config, out, resume=resume, explicit=_given_on_command_line())
+    summary = training.train(config, out, resume=resume, explicit=_given_on_command_line())
     click.echo(json.dumps(summary, indent=2))
 
 
@@ -188,7 +183,7 @@ def export(keras_model, out, precisions, name, data, eval_dir, flip_average, fli
               help="Folder for report.json, confusion.png and reliability.png.")
 def evaluate(bundle, folder, precision, report) -> None:
     """Accuracy, per-class scores and calibration of BUNDLE on a labelled FOLDER."""
-    from labeler.training.evaluate import evaluate_bundle
+    from labeler.evaluation import evaluate_bundle
 
     loaded = load_bundle(bundle)
     result = evaluate_bundle(loaded, folder, precision)
@@ -196,7 +191,7 @@ def evaluate(bundle, folder, precision, report) -> None:
 
 
 def render_report(result: dict, classes: tuple[str, ...], report: Path | None) -> None:
-    from labeler.training.evaluate import write_report
+    from labeler.evaluation import write_report
 
     click.echo(f"top-1 {result['top1']:.2%} on {result['images']:,} images, "
                f"ECE {result['ece']:.2%} (15 bins) ({result['model']})")
@@ -217,12 +212,10 @@ def render_report(result: dict, classes: tuple[str, ...], report: Path | None) -
 def score(job_id, model, report) -> None:
     """Accuracy and calibration of JOB_ID's labels, taking each image's class from the folder
     it sits in (as in train/<class>/... or test/<class>/...)."""
-    from labeler.cli.context import Context
-    from labeler.errors import LabelerError
-    from labeler.training.evaluate import score_job
+    from labeler.context import Context
+    from labeler.evaluation import score_job
 
     ctx = Context()
-    if ctx.store.progress(job_id) is None:
-        raise LabelerError(f"no job {job_id} (it may have expired); see: labeler status")
+    ctx.store.require(job_id)
     classes = load_bundle(model or ctx.settings.model).classes
     render_report(score_job(ctx.store.iter_items(job_id), classes), classes, report)

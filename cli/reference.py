@@ -1,6 +1,6 @@
-"""The README's flag and settings references, generated from the Click commands and the
-settings table themselves, so they never drift apart (tests/test_cli_surface.py checks the
-README holds exactly this text).
+"""The flag reference (docs/reference.md) and the README's settings table, generated from the
+Click commands and the settings table themselves, so they never drift apart
+(tests/test_cli_surface.py checks both files hold exactly this text).
 
     python -m labeler.cli.reference            # flags
     python -m labeler.cli.reference settings   # LABELER_* variables

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labeler.cli.context import Context
+from labeler.context import Context
 
 
 @click.command()

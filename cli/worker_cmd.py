@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from labeler.bundle import PRECISIONS
-from labeler.cli.context import Context
+from labeler.context import Context
+from labeler.engine import PROVIDER_CHOICES
 from labeler.local_workers import default_concurrency
-from labeler.worker.engine import PROVIDER_CHOICES
 
 
 @click.command()
@@ -22,7 +22,8 @@ from labeler.worker.engine import PROVIDER_CHOICES
               "CUDA, when a GPU is present; CPU otherwise).")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=default_concurrency,
               show_default="one per core",
-              help="Worker processes, one model session each (on a GPU box: one per GPU).")
+              help="Worker processes, each with its own copy of the model (on a GPU box: one "
+                   "per GPU).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True,
               help="Images per inference call.")
 @click.option("--threads", type=click.IntRange(0, 256), default=1, show_default=True,

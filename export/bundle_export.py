@@ -166,7 +166,7 @@ def _training_split(options: ExportOptions, run: dict, size: tuple[int, int]):
     source = options.data or run.get("state", {}).get("config", {}).get("data")
     if not source:
         return None
-    from labeler.training.datasets import load_dataset, split_validation
+    from labeler.datasets import load_dataset, split_validation
 
     config = run.get("state", {}).get("config", {})
     data = load_dataset(source, "train", size)
@@ -212,8 +212,8 @@ def _mirror_temperature(model, calibration: dict, split) -> float:
         raise LabelerError("a mirror average needs the training data's validation split to "
                            "fit its temperature: pass --data (a run that held out nothing "
                            "needs --calibration-from a run that recorded one)")
+    from labeler.metrics import calibrate
     from labeler.training.keras_reference import predict_logits
-    from labeler.training.metrics import calibrate
 
     _, val = split
     return calibrate(predict_logits(model, val.pixels, flip_average=True), val.labels)[
@@ -227,8 +227,8 @@ def _cost_figures(run: dict, serving: Serving, model, heldout: np.ndarray) -> di
     figures = {"multiply_adds_per_image": per_pass * serving.passes_at_most if per_pass
                else None}
     if serving.mirror == "unsure":
+        from labeler.metrics import softmax
         from labeler.training.keras_reference import predict_logits
-        from labeler.training.metrics import softmax
 
         plain = softmax(predict_logits(model, heldout, batch_size=256), serving.temperature)
         figures["mirrored_share_of_checked_images"] = round(
@@ -245,7 +245,7 @@ def _describe_source(split) -> str:
 
 
 def _evaluate(out_dir: Path, eval_dir: Path, variants: dict) -> dict:
-    from labeler.training.evaluate import evaluate_bundle
+    from labeler.evaluation import evaluate_bundle
 
     bundle = load_bundle(out_dir)
     metrics = {}

@@ -17,9 +17,9 @@ def cpu_session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_batches(session, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: pixels[i : i + batch_size]})[0]
+def run_batches(ort_session, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    name = ort_session.get_inputs()[0].name
+    return np.concatenate([ort_session.run(None, {name: pixels[i : i + batch_size]})[0]
                            for i in range(0, len(pixels), batch_size)])
 
 
@@ -38,7 +38,7 @@ def agreement(path: Path, pixels: np.ndarray, reference: np.ndarray,
               labels: np.ndarray | None = None) -> dict:
     """Agreement with reference probabilities (top-1, largest and median per-image |Δp|), the
     share of confidences on an 8-bit grid, and with labels the variant's own ECE."""
-    from labeler.training.metrics import expected_calibration_error
+    from labeler.metrics import expected_calibration_error
 
     probs = run_batches(cpu_session(path), pixels)
     per_image = np.abs(probs - reference).max(1)
@@ -61,14 +61,14 @@ def throughput(paths: dict[str, Path], pixels: np.ndarray, batch_size: int = 64,
     noisy machine slows them alike, and the median round is reported."""
     batch = np.resize(pixels, (batch_size, *pixels.shape[1:]))
     sessions = {name: cpu_session(path) for name, path in paths.items()}
-    for session in sessions.values():
-        run_batches(session, batch, batch_size)
+    for ort_session in sessions.values():
+        run_batches(ort_session, batch, batch_size)
     rates: dict[str, list[float]] = {name: [] for name in sessions}
     for _ in range(rounds):
-        for name, session in sessions.items():
+        for name, ort_session in sessions.items():
             count, start = 0, time.perf_counter()
             while time.perf_counter() - start < seconds:
-                run_batches(session, batch, batch_size)
+                run_batches(ort_session, batch, batch_size)
                 count += batch_size
             rates[name].append(count / (time.perf_counter() - start))
     return {name: float(np.median(r)) for name, r in rates.items()}

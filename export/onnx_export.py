@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labeler.errors import LabelerError, MissingExtraError
+from labeler.errors import LabelerError, import_extra
 from labeler.serving import Serving
 
 OPSET = 17  # run by current ONNX Runtime CPU, CUDA and TensorRT providers
@@ -20,13 +20,7 @@ OUTPUT_NAME = "probabilities"
 
 
 def _import_train_stack():
-    try:
-        import keras
-        import tensorflow as tf
-        import tf2onnx
-    except ImportError as exc:
-        raise MissingExtraError("train", exc.name or "tensorflow") from None
-    return tf, keras, tf2onnx
+    return import_extra("tensorflow"), import_extra("keras"), import_extra("tf2onnx")
 
 
 def load_keras_model(path: Path):

@@ -67,7 +67,7 @@ def _bundle(path: Path) -> Check:
 def _providers() -> Check:
     import onnxruntime as ort
 
-    from labeler.worker.engine import choose_providers, gpu_present, tensorrt_present
+    from labeler.engine import choose_providers, gpu_present, tensorrt_present
 
     available = ort.get_available_providers()
     chosen = choose_providers("auto")

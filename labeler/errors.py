@@ -34,3 +34,23 @@ class MissingExtraError(LabelerError):
             f"this needs {module}, which comes with the [{extra}] extra: "
             f"pip install 'labeler[{extra}]'"
         )
+
+
+class JobNotFound(LabelerError):
+    """A job id Redis does not know: never submitted, forgotten, or past its time to live."""
+
+    def __init__(self, *job_ids: str) -> None:
+        self.job_ids = job_ids
+        super().__init__(f"no job {', '.join(job_ids)} (it may have expired); "
+                         "see: labeler status")
+
+
+
+def import_extra(module: str, extra: str = "train"):
+    """Import a module that needs an optional dependency group, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(extra, exc.name or module) from None

@@ -6,6 +6,7 @@
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
     labeler:job:{id}:stages    hash   seconds summed over chunks: queue_wait, decode, infer, write
     labeler:job:{id}:batches   hash   inference batch size -> how many batches had it
+                                      (these two only for a job submitted with timings on)
     labeler:jobs               zset   job id by creation time
     labeler:worker:{name}      string JSON description, expires unless refreshed
     labeler:worker-activity:{name}  string time of the worker's last task start or end
@@ -24,6 +25,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
+
+from labeler.errors import JobNotFound
+from labeler.protocol import Item, LabelResult
 
 PREFIX = "labeler"
 JOBS_INDEX = f"{PREFIX}:jobs"
@@ -127,14 +131,14 @@ class JobStore:
         now = time.time()
         record = {"total": total, "created": now, **fields}
         pipe = self.redis.pipeline()
-        pipe.hset(job_key(job_id), mapping={k: _field(v) for k, v in record.items()})
+        pipe.hset(job_key(job_id), mapping={k: str(v) for k, v in record.items()})
         pipe.expire(job_key(job_id), self.ttl)
         pipe.zadd(JOBS_INDEX, {job_id: now})
         pipe.execute()
 
     def job_record(self, job_id: str) -> dict[str, str]:
         record = self.redis.hgetall(job_key(job_id))
-        return {k.decode(): v.decode() for k, v in record.items()}
+        return _decoded(record)
 
     def memory_use(self) -> float | None:
         """Used memory as a fraction of maxmemory; None when Redis has no limit."""
@@ -164,59 +168,79 @@ class JobStore:
         pipe.delete(attempts_key(job_id))
         pipe.execute()
 
-    def begin_chunk(self, job_id: str, chunk: int) -> tuple[dict[str, str], int]:
-        """One round trip at the start of a chunk: the job record, and this delivery's attempt
-        number; the first chunk to start also sets the job's start time."""
+    def begin_chunk(self, job_id: str, chunk: int, worker: str | None = None
+                    ) -> tuple[dict[str, str], int]:
+        """The job record and this delivery's attempt number, in one round trip that also
+        marks `worker` active; the job's first chunk makes a second to set its start time."""
         pipe = self.redis.pipeline()
         pipe.hgetall(job_key(job_id))
         pipe.hincrby(attempts_key(job_id), str(chunk), 1)
         pipe.expire(attempts_key(job_id), self.ttl)
-        raw, attempt, _ = pipe.execute()
-        if raw:
-            self.mark_started(job_id)
-        return {k.decode(): v.decode() for k, v in raw.items()}, int(attempt)
-
-    def mark_started(self, job_id: str) -> None:
-        """The first chunk to start sets the job's start time; later ones change nothing."""
-        self.redis.hsetnx(job_key(job_id), "started", time.time())
+        if worker:
+            self._touch(pipe, worker)
+        raw, attempt = pipe.execute()[:2]
+        record = _decoded(raw)
+        if record and "started" not in record:
+            # HSETNX on a deleted job would recreate its hash: only once it is known to exist.
+            self.redis.hsetnx(job_key(job_id), "started", time.time())
+        return record, int(attempt)
 
     def record_chunk(
-        self, job_id: str, results: dict[str, dict], errors: dict[str, str],
-        stages: dict[str, float] | None = None, batch_sizes: list[int] | None = None,
+        self, job_id: str, results: dict[str, LabelResult], errors: dict[str, str],
+        timings: dict | None = None, worker: str | None = None,
     ) -> JobProgress | None:
-        """Write one chunk's outcome in one round trip; idempotent for a retried chunk (its
-        stage timings, which are only for benchmarks, do add up again)."""
+        """Write one chunk's outcome, mark `worker` active and read the job's progress back,
+        in one round trip (the chunk that completes the job makes a second, to mark it
+        finished). Idempotent for a retried chunk, except its `timings` (stage seconds and
+        batch sizes, for benchmarks), which add up again."""
         pipe = self.redis.pipeline()
-        for stage, seconds in (stages or {}).items():
-            pipe.hincrbyfloat(stages_key(job_id), stage, seconds)
-        for size in batch_sizes or []:
-            pipe.hincrby(batches_key(job_id), str(size), 1)
+        if worker:
+            self._touch(pipe, worker)
+        if timings:
+            for stage, seconds in timings["stages"].items():
+                pipe.hincrbyfloat(stages_key(job_id), stage, seconds)
+            for size in timings["batch_sizes"]:
+                pipe.hincrby(batches_key(job_id), str(size), 1)
+            pipe.expire(stages_key(job_id), self.ttl)
+            pipe.expire(batches_key(job_id), self.ttl)
         if results:
             pipe.hset(results_key(job_id), mapping={
-                path: json.dumps(value, separators=(",", ":")) for path, value in results.items()
-            })
+                path: result.to_json() for path, result in results.items()})
             pipe.hdel(errors_key(job_id), *results)
         if errors:
             pipe.hset(errors_key(job_id), mapping=errors)
             pipe.hdel(results_key(job_id), *errors)
-        for key in (job_key(job_id), results_key(job_id), errors_key(job_id),
-                    stages_key(job_id), batches_key(job_id)):
+        for key in (job_key(job_id), results_key(job_id), errors_key(job_id)):
             pipe.expire(key, self.ttl)
-        pipe.execute()
-        progress = self.progress(job_id)
+        self._read_progress(pipe, job_id)
+        progress = self._progress(job_id, *pipe.execute()[-3:])
         if progress and progress.done >= progress.total and not progress.finished:
             self.redis.hsetnx(job_key(job_id), "finished", time.time())
         return progress
 
     def progress(self, job_id: str) -> JobProgress | None:
         pipe = self.redis.pipeline()
+        self._read_progress(pipe, job_id)
+        return self._progress(job_id, *pipe.execute())
+
+    def require(self, job_id: str) -> JobProgress:
+        """The job's progress, or JobNotFound."""
+        job = self.progress(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    @staticmethod
+    def _read_progress(pipe, job_id: str) -> None:
         pipe.hgetall(job_key(job_id))
         pipe.hlen(results_key(job_id))
         pipe.hlen(errors_key(job_id))
-        raw, labelled, failed = pipe.execute()
+
+    @staticmethod
+    def _progress(job_id: str, raw: dict, labelled: int, failed: int) -> JobProgress | None:
         if not raw:
             return None
-        record = {k.decode(): v.decode() for k, v in raw.items()}
+        record = _decoded(raw)
         return JobProgress(
             id=job_id, total=int(record["total"]), labelled=labelled, failed=failed,
             created=float(record["created"]),
@@ -225,16 +249,16 @@ class JobStore:
             record=record,
         )
 
-    def iter_items(self, job_id: str) -> Iterator[tuple[str, dict | None, str | None]]:
-        """(path, result, error) for every finished item, sorted by path."""
+    def iter_items(self, job_id: str) -> Iterator[Item]:
+        """Every finished item, sorted by path."""
         results = {k.decode(): v for k, v in self.redis.hscan_iter(results_key(job_id), count=1000)}
         errors = {k.decode(): v.decode() for k, v in self.redis.hscan_iter(errors_key(job_id),
                                                                              count=1000)}
         for path in sorted(results.keys() | errors.keys()):
             if path in results:
-                yield path, json.loads(results[path]), None
+                yield Item(path, LabelResult.from_json(results[path]), None)
             else:
-                yield path, None, errors[path]
+                yield Item(path, None, errors[path])
 
     def has_item(self, job_id: str, path: str) -> bool:
         pipe = self.redis.pipeline()
@@ -242,20 +266,11 @@ class JobStore:
         pipe.hexists(errors_key(job_id), path)
         return any(pipe.execute())
 
-    def add_stage_time(self, job_id: str, stage: str, seconds: float) -> None:
-        self.redis.hincrbyfloat(stages_key(job_id), stage, seconds)
-
     def stage_times(self, job_id: str) -> tuple[dict[str, float], dict[int, int]]:
         """Seconds per pipeline stage summed over chunks, and the batch-size histogram."""
         stages = {k.decode(): float(v) for k, v in self.redis.hgetall(stages_key(job_id)).items()}
         batches = {int(k): int(v) for k, v in self.redis.hgetall(batches_key(job_id)).items()}
         return stages, batches
-
-    def count_attempt(self, job_id: str, chunk: int) -> int:
-        pipe = self.redis.pipeline()
-        pipe.hincrby(attempts_key(job_id), str(chunk), 1)
-        pipe.expire(attempts_key(job_id), self.ttl)
-        return int(pipe.execute()[0])
 
     def recent_jobs(self, limit: int = 10) -> list[JobProgress]:
         ids = [i.decode() for i in self.redis.zrevrange(JOBS_INDEX, 0, limit - 1)]
@@ -271,9 +286,10 @@ class JobStore:
     def forget_worker(self, name: str) -> None:
         self.redis.delete(worker_key(name), activity_key(name))
 
-    def touch_worker(self, name: str) -> None:
-        """Called by pool processes at each task start and end, read by the idle check."""
-        self.redis.set(activity_key(name), time.time(), ex=86400)
+    @staticmethod
+    def _touch(pipe, name: str) -> None:
+        """A worker's last chunk start or end, read by its idle check."""
+        pipe.set(activity_key(name), time.time(), ex=86400)
 
     def worker_activity(self, name: str) -> float | None:
         value = self.redis.get(activity_key(name))
@@ -293,5 +309,6 @@ class JobStore:
         return int(self.redis.llen(queue))
 
 
-def _field(value: str | int | float) -> str:
-    return str(value)
+
+def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from labeler.context import Context
 from labeler.jobstore import JobStore
 from labeler.settings import Settings
 
@@ -44,28 +45,45 @@ def spawn_local_worker(
     logs.mkdir(parents=True, exist_ok=True)
     log_file = logs / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     env = {**os.environ, "LABELER_REDIS_URL": redis_url}
+    # -P: the worker imports the labeler this process runs, never a same-named folder in the
+    # current directory.
     command = [
-        sys.executable, "-m", "labeler.cli.main", "worker", "--model", str(model),
+        sys.executable, "-P", "-m", "labeler.cli.main", "worker", "--model", str(model),
         "--precision", precision, "--idle-exit", str(settings.worker_idle_exit),
     ]
-    # Started in LABELER_HOME: from a source checkout, `python -m` would otherwise import the
-    # checkout's folders instead of the installed package.
     with open(log_file, "ab") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=settings.home, start_new_session=True, close_fds=True,
+            env=env, start_new_session=True, close_fds=True,
         )
     return LocalWorker(process, log_file)
 
 
-def ensure_local_worker(
-    store: JobStore, settings: Settings, queue: str, model: Path, precision: str, redis_url: str
-) -> LocalWorker | None:
-    """Start a worker for `queue` unless one is online; the started worker, if any."""
-    # A worker takes a few seconds to announce itself; don't start a second one meanwhile.
-    if store.workers(queue) or not store.claim_spawn(queue, seconds=30):
-        return None
-    return spawn_local_worker(settings, model, precision, redis_url)
+class WorkerSupply:
+    """Makes sure a worker serves a job's queue: with the embedded Redis (and unless told
+    not to), it starts a local one when none is online, at submission and again whenever the
+    job stalls without one (local workers exit when idle; one may have crashed). The CLI, the
+    web app and the benchmarks all go through here."""
+
+    def __init__(self, ctx: Context, model: Path, enabled: bool = True) -> None:
+        self.ctx, self.model = ctx, model
+        self.enabled = enabled and ctx.embedded
+        self.started: list[LocalWorker] = []
+
+    def ensure(self, queue: str, precision: str) -> LocalWorker | None:
+        """Start a worker for `queue` unless one is online; the started worker, if any."""
+        store = self.ctx.store
+        # A worker takes a few seconds to announce itself; don't start a second one meanwhile.
+        if not self.enabled or store.workers(queue) or not store.claim_spawn(queue, seconds=30):
+            return None
+        worker = spawn_local_worker(self.ctx.settings, self.model, precision, self.ctx.redis_url)
+        self.started.append(worker)
+        return worker
+
+    def failure(self) -> str | None:
+        """Why labelling cannot start: every worker started here exited with an error."""
+        failures = [w.startup_failure() for w in self.started]
+        return failures[-1] if failures and all(failures) else None
 
 
 @dataclass

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from labeler.protocol import Item, LabelResult
+
 CSV_HEADER = ["path", "label", "confidence", "error", "margin", "top_k", "model"]
 FORMATS = (".csv", ".jsonl")
 
@@ -23,7 +25,7 @@ def format_for(path: str) -> str:
     return suffix
 
 
-def item_matches(result: dict | None, label: str | None = None,
+def item_matches(result: LabelResult | None, label: str | None = None,
                  below: float | None = None) -> bool:
     """The one filter behind `labeler results` and the web page's grid: `label` is a class
     name or "failed"; `below` keeps labelled items less sure than it (the ones to review)."""
@@ -31,12 +33,12 @@ def item_matches(result: dict | None, label: str | None = None,
         return result is None
     if result is None:
         return label is None and below is None
-    if label and result["label"] != label:
+    if label and result.label != label:
         return False
-    return below is None or result["confidence"] < below
+    return below is None or result.confidence < below
 
 
-def write_results(items: Iterable[tuple[str, dict | None, str | None]], path: str) -> int:
+def write_results(items: Iterable[Item], path: str) -> int:
     """Write (path, result, error) rows to `path` ('-' for stdout); returns the row count."""
     kind = format_for(path)
     if path == "-":
@@ -65,7 +67,8 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
         if kind == ".csv":
             writer.writerow(csv_row(path, result, error))
         else:
-            row = {"path": path, **(result or {"label": None, "confidence": None}), "error": error}
+            fields = result.as_dict() if result else {"label": None, "confidence": None}
+            row = {"path": path, **fields, "error": error}
             buffer.write(json.dumps(row) + "\n")
         rows += 1
         if rows == block_rows:
@@ -77,10 +80,10 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
         yield buffer.getvalue(), rows
 
 
-def csv_row(path: str, result: dict | None, error: str | None) -> list:
+def csv_row(path: str, result: LabelResult | None, error: str | None) -> list:
     if result is None:
         return [path, "", "", error or "", "", "", ""]
     # Four significant digits: a small probability reads 1.2e-05, not a rounded 0.0000.
-    top_k = ";".join(f"{label}:{p:.4g}" for label, p in result.get("top_k", []))
-    return [path, result["label"], f"{result['confidence']:.6f}", "",
-            f"{result.get('margin', 0):.6f}", top_k, result.get("model", "")]
+    top_k = ";".join(f"{label}:{p:.4g}" for label, p in result.top_k)
+    return [path, result.label, f"{result.confidence:.6f}", "", f"{result.margin:.6f}", top_k,
+            result.model]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labeler.training.metrics import softmax
+from labeler.metrics import softmax
 
 MIRROR_MODES = ("none", "always", "unsure")
 # bundle.json's `test_time_augmentation` for each mode (the first two predate `unsure`).

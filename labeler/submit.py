@@ -7,10 +7,14 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from labeler.broker import configure
 from labeler.bundle import ModelBundle
-from labeler.errors import LabelerError, ServiceError, UsageError
+from labeler.context import Context
+from labeler.errors import JobNotFound, LabelerError, ServiceError, UsageError
 from labeler.imaging import IMAGE_EXTENSION_LIST
 from labeler.jobstore import JobStore
+from labeler.local_workers import WorkerSupply
+from labeler.protocol import inline_item, queue_name, send_chunk
 from labeler.scan import ScannedFile, chunk_files, scan_images
 from labeler.settings import Settings
 
@@ -33,6 +37,29 @@ class Submission:
         return self.total - self.queued
 
 
+@dataclass
+class StartedJob:
+    submission: Submission
+    supply: WorkerSupply  # what keeps a worker on the job's queue while it runs
+    spawned: bool  # a local worker was started for it
+
+    @property
+    def unserved(self) -> bool:
+        """Nothing will label the job until someone starts a worker for its queue."""
+        return not self.spawned and not self.supply.ctx.store.workers(self.submission.queue)
+
+
+def start_job(
+    ctx: Context, folder: Path, bundle: ModelBundle, precision: str, top_k: int = 3,
+    inline: bool = False, resume: str | None = None, spawn: bool = True, timings: bool = False,
+) -> StartedJob:
+    """Submit `folder` and make sure a worker serves the job's queue (see WorkerSupply)."""
+    job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
+                        top_k, inline, resume, timings)
+    supply = WorkerSupply(ctx, bundle.path, enabled=spawn)
+    return StartedJob(job, supply, supply.ensure(job.queue, precision) is not None)
+
+
 def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
@@ -47,9 +74,11 @@ def submit_folder(
     top_k: int = 3,
     inline: bool = False,
     resume: str | None = None,
+    timings: bool = False,
 ) -> Submission:
     """Scan `root` and enqueue it as a new job, or with `resume`, enqueue only the images that
-    job has not labelled yet (new ones and failed ones), keeping its results."""
+    job has not labelled yet (new ones and failed ones), keeping its results. With `timings`,
+    workers also record time per stage and batch sizes (for benchmarks)."""
     root = root.resolve()
     _check_room(store)
     started = time.perf_counter()
@@ -57,7 +86,7 @@ def submit_folder(
     if not files:
         raise UsageError(f"no images under {root} (looked for {IMAGE_EXTENSION_LIST})")
     submission = submit_files(store, redis_url, settings, root, files, bundle, precision, top_k,
-                              inline, resume)
+                              inline, resume, timings)
     return replace(submission, scan_seconds=time.perf_counter() - started
                    - submission.enqueue_seconds)
 
@@ -73,10 +102,8 @@ def submit_files(
     top_k: int,
     inline: bool,
     resume: str | None = None,
+    timings: bool = False,
 ) -> Submission:
-    from labeler.worker.app import TASK_NAME, configure, queue_name
-    from labeler.worker.labelling import inline_item
-
     started = time.perf_counter()
     queue = queue_name(bundle.name, precision)
     if resume:
@@ -89,7 +116,7 @@ def submit_files(
         store.create_job(
             job_id, len(files), root=str(root), model=bundle.name, precision=precision,
             top_k=top_k, queue=queue, chunks=len(chunks),
-            transport="inline" if inline else "path",
+            transport="inline" if inline else "path", **({"timings": 1} if timings else {}),
         )
     app = configure(redis_url)
     with app.producer_or_acquire() as producer:
@@ -98,11 +125,7 @@ def submit_files(
                 items = [inline_item(f.path, (root / f.path).read_bytes()) for f in chunk]
             else:
                 items = [f.path for f in chunk]
-            app.send_task(TASK_NAME, args=[job_id, index, items],
-                          kwargs={"sent_at": time.time()}, queue=queue,
-                          producer=producer, retry=True,
-                          retry_policy={"max_retries": 10, "interval_start": 0.2,
-                                        "interval_step": 0.5, "interval_max": 3})
+            send_chunk(app, producer, queue, job_id, index, items)
     return Submission(job_id, len(files), len(chunks), queue, str(root),
                       time.perf_counter() - started, queued=sum(len(c) for c in chunks),
                       resumed=bool(resume))
@@ -123,7 +146,7 @@ def _check_room(store: JobStore) -> None:
 def _unlabelled(store: JobStore, job_id: str, root: Path, files: list[ScannedFile]):
     record = store.job_record(job_id)
     if not record:
-        raise LabelerError(f"no job {job_id} to resume (it may have expired)")
+        raise JobNotFound(job_id)
     if record["root"] != str(root):
         raise LabelerError(f"job {job_id} labelled {record['root']}, not {root}")
     done = store.labelled_paths(job_id)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
 
-from labeler.errors import LabelerError, ServiceError
+from labeler.bundle import ModelBundle
+from labeler.context import Context
+from labeler.errors import JobNotFound, LabelerError, ServiceError
 from labeler.jobstore import JobProgress, JobState, JobStore
+from labeler.local_workers import WorkerSupply
+from labeler.submit import Submission, start_job
 
 
 def wait_for_job(
@@ -40,7 +45,7 @@ def wait_for_job(
                 on_outage()
             continue
         if job is None:
-            raise LabelerError(f"no job {job_id} (it may have expired)")
+            raise JobNotFound(job_id)
         on_progress(job)
         if job.state is JobState.DONE:
             return job
@@ -55,3 +60,46 @@ def wait_for_job(
                 f"({job.done}/{job.total}); it keeps running: labeler status {job_id}"
             )
         time.sleep(poll)
+
+
+def follow_job(
+    ctx: Context,
+    job_id: str,
+    supply: WorkerSupply,
+    on_progress: Callable[[JobProgress], None] = lambda job: None,
+    on_notice: Callable[[str], None] = lambda text: None,
+    timeout: float | None = None,
+) -> JobProgress:
+    """Wait for a job the way `labeler submit --wait` does: a local worker is started again
+    when the job stalls with none online, a local worker that cannot start ends the wait with
+    its reason, and the embedded Redis is restarted after an outage."""
+
+    def progress(job: JobProgress) -> None:
+        failure = supply.failure()
+        if job.done == 0 and failure:
+            raise LabelerError(failure)
+        on_progress(job)
+
+    def idle(job: JobProgress) -> None:
+        queue = job.record.get("queue", "")
+        if ctx.store.workers(queue):
+            return
+        if supply.ensure(queue, job.record.get("precision", "auto")):
+            on_notice("no worker online: started a local one")
+        else:
+            on_notice(f"waiting: no worker online for {queue}")
+
+    return wait_for_job(ctx.store, job_id, on_progress=progress, on_idle=idle,
+                        on_outage=ctx.revive_redis, timeout=timeout)
+
+
+def submit_and_wait(
+    ctx: Context, folder: Path, bundle: ModelBundle, precision: str = "auto",
+    on_progress: Callable[[JobProgress], None] = lambda job: None,
+    timeout: float | None = None, **options,
+) -> tuple[Submission, JobProgress]:
+    """`start_job` (same `options`) then `follow_job`: the whole of `labeler submit --wait`."""
+    started = start_job(ctx, folder, bundle, precision, **options)
+    final = follow_job(ctx, started.submission.job_id, started.supply, on_progress,
+                       timeout=timeout)
+    return started.submission, final

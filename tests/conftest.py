@@ -1,7 +1,7 @@
 """Shared fixtures: a real Redis started by the tests, a real worker process, sample images.
 
 Redis is the embedded one labeler itself starts (unix socket under a temporary LABELER_HOME),
-started once per session; each test that asks for `store` gets an empty database.
+started once per test run; each test that asks for `store` gets an empty database.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from labeler.settings import DEFAULT_BUNDLE
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def labeler_home():
     # Short, so the unix socket path stays under the kernel's 108-byte limit.
     home = Path(tempfile.mkdtemp(prefix="lbt-", dir="/tmp"))
@@ -37,7 +37,7 @@ def labeler_home():
     shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def redis_url(labeler_home):
     return ensure_redis(labeler_home)
 
@@ -49,7 +49,7 @@ def store(redis_url):
     return JobStore(client, ttl=3600)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bundle():
     return load_bundle(DEFAULT_BUNDLE)
 

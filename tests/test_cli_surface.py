@@ -50,12 +50,12 @@ def test_readme_settings_table_is_the_generated_one():
         "python -m labeler.cli.reference settings")
 
 
-def test_readme_flag_reference_is_the_generated_one():
+def test_flag_reference_is_the_generated_one():
     from labeler.cli.reference import flag_reference
     from tests.conftest import REPO
 
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("-->\n", readme.index("<!-- flags:start")) + 4
-    end = readme.index("<!-- flags:end -->")
-    assert readme[start:end] == flag_reference(), (
-        "README flag table is stale: regenerate with python -m labeler.cli.reference")
+    reference = (REPO / "docs" / "reference.md").read_text()
+    start = reference.index("-->\n", reference.index("<!-- flags:start")) + 4
+    end = reference.index("<!-- flags:end -->")
+    assert reference[start:end] == flag_reference(), (
+        "docs/reference.md is stale: regenerate with python -m labeler.cli.reference")

@@ -11,8 +11,8 @@ import yaml
 
 from labeler.bundle import load_bundle
 from labeler.cli.main import cli
+from labeler.protocol import queue_name
 from labeler.settings import DEFAULT_BUNDLE
-from labeler.worker.app import queue_name
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"

@@ -25,8 +25,8 @@ import numpy as np
 
 from labeler.durations import format_seconds
 from labeler.errors import LabelerError
+from labeler.metrics import softmax
 from labeler.training.keras_reference import predict_logits
-from labeler.training.metrics import softmax
 
 
 def mean_probabilities(teachers: Sequence[str], views: np.ndarray,
@@ -95,7 +95,7 @@ class OnlineTeachers:
 
     def __init__(self, bundles: Sequence[str], classes: Sequence[str]) -> None:
         from labeler.bundle import load_bundle
-        from labeler.worker.engine import InferenceEngine
+        from labeler.engine import InferenceEngine
 
         self.engines = []
         for path in bundles:

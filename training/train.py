@@ -23,16 +23,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from labeler.datasets import LabelledImages, load_dataset, split_validation
 from labeler.durations import format_seconds
 from labeler.errors import LabelerError
+from labeler.metrics import calibrate
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
-from labeler.training.datasets import LabelledImages, load_dataset, split_validation
 from labeler.training.distill import check_teachers_split, make_teach
 from labeler.training.feed import AdvanceEpoch, without_autotune
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
-from labeler.training.metrics import calibrate
 from labeler.training.models import PRESETS, init_identity, init_whitening
 from labeler.training.optimizers import BiasScaledSGD
 from labeler.training.sam import sharpness_aware
@@ -295,7 +295,7 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
     }
     _write_json(run_dir / "summary.json", summary)
     try:
-        from labeler.training.plots import plot_history
+        from labeler.report_plots import plot_history
 
         plot_history(history, run_dir / "curves.png")
     except ImportError:

@@ -30,10 +30,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from labeler import __version__
 from labeler.bundle import ModelBundle, load_bundle
-from labeler.cli.context import Context
-from labeler.errors import DecodeError, LabelerError, ServiceError
+from labeler.context import Context
+from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
 from labeler.imaging import IMAGE_EXTENSION_LIST, preview_jpeg
 from labeler.jobstore import JobState
+from labeler.local_workers import WorkerSupply
 from labeler.results_io import iter_result_text
 from labeler.scan import is_inside, resolve_inside
 from labeler.web import labelstudio
@@ -69,7 +70,8 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):
-        status = 503 if isinstance(exc, ServiceError) else 400
+        status = 503 if isinstance(exc, ServiceError) else 404 if isinstance(
+            exc, JobNotFound) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(redis.RedisError)
@@ -144,7 +146,7 @@ class JobsApi:
             return await run_in_threadpool(self._save_and_submit, files, top_k)
 
     def _save_and_submit(self, files, top_k: int) -> dict:
-        from labeler.submit import submit_folder
+        from labeler.submit import submit_folder  # Celery loads with the first upload
 
         try:
             upload = save_uploads(files, self.ctx.settings.home, self.config.limits)
@@ -157,13 +159,15 @@ class JobsApi:
         except BaseException:
             shutil.rmtree(upload.folder, ignore_errors=True)  # not a job: keep nothing
             raise
-        self._ensure_worker(self.ctx.store.job_record(job.job_id))
+        self._ensure_worker(job.queue, "auto", self.bundle.name)
         return {"job": job.job_id, "total": job.total, "skipped": upload.skipped}
 
     def status(self, job_id: str) -> dict:
         job = self._job(job_id)
         if job.state is not JobState.DONE:
-            self._ensure_worker(job.record)
+            record = job.record
+            self._ensure_worker(record.get("queue"), record.get("precision", "auto"),
+                                record.get("model"))
         workers = len(self.ctx.store.workers(job.record.get("queue")))
         return {**job.as_dict(), "workers": workers}
 
@@ -210,10 +214,7 @@ class JobsApi:
         return labelstudio.labelling_config(self.bundle.classes)
 
     def _job(self, job_id: str):
-        job = self.ctx.store.progress(job_id)
-        if job is None:
-            raise HTTPException(404, f"no job {job_id} (it may have expired)")
-        return job
+        return self.ctx.store.require(job_id)
 
     def _item_file(self, job_id: str, path: str) -> Path:
         """Only a file that is an item of the job, inside its folder, inside the allowed
@@ -231,16 +232,15 @@ class JobsApi:
         except ValueError:
             raise HTTPException(403, "path escapes the job's folder") from None
 
-    def _ensure_worker(self, record: dict) -> None:
-        """With the embedded Redis, start a local worker for a job of this server's model
-        when none serves its queue (workers exit when idle, as for `labeler submit`)."""
-        from labeler.local_workers import ensure_local_worker
+    @cached_property
+    def supply(self) -> WorkerSupply:
+        return WorkerSupply(self.ctx, self.bundle.path, enabled=self.config.spawn_workers)
 
-        bundle = self.bundle
-        if (self.config.spawn_workers and self.ctx.embedded and record.get("queue")
-                and record.get("model") == bundle.name):
-            ensure_local_worker(self.ctx.store, self.ctx.settings, record["queue"], bundle.path,
-                                record.get("precision", "auto"), self.ctx.redis_url)
+    def _ensure_worker(self, queue: str | None, precision: str, model: str | None) -> None:
+        """Keep a local worker on the queue of a running job of this server's model (workers
+        exit when idle, as for `labeler submit`)."""
+        if queue and model == self.bundle.name:
+            self.supply.ensure(queue, precision)
 
 
 @functools.cache

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.sax.saxutils import quoteattr
 
+from labeler.protocol import Item
+
 FROM_NAME, TO_NAME = "choice", "image"
 
 
@@ -20,7 +22,7 @@ def labelling_config(class_names: Iterable[str]) -> str:
 
 
 def prediction_tasks(
-    items: Iterable[tuple[str, dict | None, str | None]], image_url, model_version: str
+    items: Iterable[Item], image_url, model_version: str
 ) -> list[dict]:
     """`image_url(path)` gives the address Label Studio loads each image from. Failed images
     have no prediction but stay in as tasks, so nobody forgets to look at them."""
@@ -32,10 +34,10 @@ def prediction_tasks(
             task["predictions"] = []
         else:
             task["predictions"] = [{
-                "model_version": result.get("model") or model_version,
-                "score": result["confidence"],
+                "model_version": result.model or model_version,
+                "score": result.confidence,
                 "result": [{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
-                            "value": {"choices": [result["label"]]}}],
+                            "value": {"choices": [result.label]}}],
             }]
         tasks.append(task)
     return tasks

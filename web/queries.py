@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from labeler.protocol import Item
 from labeler.results_io import item_matches
 
 SORTS = ("path", "confidence", "-confidence")
@@ -20,28 +21,25 @@ class ItemQuery:
     limit: int = 200
 
 
-def item_row(path: str, result: dict | None, error: str | None) -> dict:
-    if result is None:
-        return {"path": path, "label": None, "confidence": None, "top_k": [], "error": error}
-    return {"path": path, "label": result["label"], "confidence": result["confidence"],
-            "margin": result.get("margin"), "top_k": result.get("top_k", []),
-            "model": result.get("model"), "error": None}
+def item_row(item: Item) -> dict:
+    if item.result is None:
+        return {"path": item.path, "label": None, "confidence": None, "top_k": [],
+                "error": item.error}
+    return {"path": item.path, **item.result.as_dict(), "error": None}
 
 
-def select_items(items: Iterable[tuple[str, dict | None, str | None]], query: ItemQuery) -> dict:
+def select_items(items: Iterable[Item], query: ItemQuery) -> dict:
     """The page of rows the query asks for, how many matched, and label counts over the
     whole job (for the filter menu)."""
-    rows = [item_row(*item) for item in items]
-    counts = Counter(r["label"] or "failed" for r in rows)
-    # A row carries its result's label and confidence; a failed one has no label.
+    items = list(items)
+    counts = Counter(i.result.label if i.result else "failed" for i in items)
     review = 0 if query.below is None else sum(
-        item_matches(r if r["label"] else None, below=query.below) for r in rows)
-    matched = [r for r in rows
-               if item_matches(r if r["label"] else None, query.label, query.below)]
+        item_matches(i.result, below=query.below) for i in items)
+    matched = [i for i in items if item_matches(i.result, query.label, query.below)]
     if query.sort in ("confidence", "-confidence"):
         # Failed items have no confidence: they go first when looking for the least sure.
-        matched.sort(key=lambda r: -1.0 if r["confidence"] is None else r["confidence"],
+        matched.sort(key=lambda i: i.result.confidence if i.result else -1.0,
                      reverse=query.sort.startswith("-"))
-    return {"matched": len(matched), "total": len(rows), "labels": dict(sorted(counts.items())),
+    return {"matched": len(matched), "total": len(items), "labels": dict(sorted(counts.items())),
             "needs_review": review,
-            "items": matched[query.offset:query.offset + query.limit]}
+            "items": [item_row(i) for i in matched[query.offset:query.offset + query.limit]]}

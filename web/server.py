@@ -6,7 +6,7 @@ import ipaddress
 import socket
 import tempfile
 
-from labeler.cli.context import Context
+from labeler.context import Context
 from labeler.errors import LabelerError
 from labeler.web.app import LOOPBACK_HOSTS, WebConfig, create_app
 

@@ -7,7 +7,6 @@ it never stops the chunk.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,13 +17,14 @@ import numpy as np
 
 from labeler.errors import DecodeError
 from labeler.imaging import decode_image
+from labeler.protocol import LabelResult
 
 Loader = Callable[[object], bytes | str]
 
 
 @dataclass
 class ChunkOutcome:
-    results: dict[str, dict] = field(default_factory=dict)
+    results: dict[str, LabelResult] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=list)
     infer_seconds: float = 0.0
@@ -56,11 +56,6 @@ class DecodePool:
                 self.executor = ThreadPoolExecutor(max_workers=self.threads)
                 for j in pending:
                     futures[j] = self.executor.submit(fn, items[j])
-
-
-def inline_item(path: str, data: bytes) -> list[str]:
-    """The task-message form of an image sent by value (for workers that cannot see files)."""
-    return [path, base64.b64encode(data).decode("ascii")]
 
 
 def label_chunk(
@@ -122,11 +117,11 @@ def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) 
     ranked = np.take_along_axis(probs, order, axis=1)
     second = ranked[:, 1] if k > 1 else np.sort(probs, axis=1)[:, -2]
     for i, name in enumerate(names):
-        outcome.results[name] = {
-            "label": classes[order[i, 0]],
-            "confidence": significant(ranked[i, 0]),
-            "margin": significant(ranked[i, 0] - second[i]),
-            "top_k": [[classes[j], significant(p)]
-                      for j, p in zip(order[i], ranked[i], strict=True)],
-            "model": model_id,
-        }
+        outcome.results[name] = LabelResult(
+            label=classes[order[i, 0]],
+            confidence=significant(ranked[i, 0]),
+            margin=significant(ranked[i, 0] - second[i]),
+            top_k=tuple((classes[j], significant(p))
+                        for j, p in zip(order[i], ranked[i], strict=True)),
+            model=model_id,
+        )

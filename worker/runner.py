@@ -15,12 +15,13 @@ import uuid
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
+from labeler.broker import configure
 from labeler.bundle import load_bundle
+from labeler.engine import choose_providers, default_precision
 from labeler.errors import ServiceError
 from labeler.jobstore import JobStore
+from labeler.protocol import queue_name
 from labeler.redis_server import connect
-from labeler.worker.app import configure, queue_name
-from labeler.worker.engine import choose_providers, default_precision
 from labeler.worker.tasks import WorkerOptions
 
 log = logging.getLogger("labeler.worker")

@@ -1,36 +1,32 @@
 """The labelling task and the per-process runtime it uses.
 
-A task is a thin view: look up the job, turn the chunk's items into sources, call
-`label_chunk`, write the outcome in one pipelined round trip.
+A task is a thin view: look up the job (one round trip), decode the chunk's items
+(labeler.protocol), call `label_chunk`, write the outcome (one round trip).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import worker_process_init
 
+from labeler.broker import app
 from labeler.bundle import ModelBundle, load_bundle
+from labeler.engine import InferenceEngine
 from labeler.jobstore import JobStore
+from labeler.protocol import TASK_NAME, decode_items, item_name
 from labeler.redis_server import connect
-from labeler.scan import is_inside, resolve_inside
 from labeler.settings import get_settings
-from labeler.worker.app import TASK_NAME, app
-from labeler.worker.engine import InferenceEngine
-from labeler.worker.labelling import DecodePool, label_chunk
+from labeler.worker.labelling import ChunkOutcome, DecodePool, label_chunk
 
 log = logging.getLogger("labeler.worker")
 # A chunk delivered this many times has crashed workers each time (a poison image): give up
 # on it with a reason instead of crash-looping.
 MAX_DELIVERIES = 3
-# Far above what `labeler submit` sends (LABELER_CHUNK_IMAGES, 256 by default).
-MAX_CHUNK_ITEMS = 8192
 
 
 @dataclass
@@ -60,7 +56,7 @@ class WorkerOptions:
 
 
 class Runtime:
-    """What one worker process holds for its lifetime: model session, Redis, decode threads."""
+    """What one worker process holds for its lifetime: the model, Redis, decode threads."""
 
     def __init__(self, options: WorkerOptions) -> None:
         self.options = options
@@ -70,6 +66,7 @@ class Runtime:
         self.store = JobStore(connect(options.redis_url, patient=True))
         self.pool = DecodePool(options.decode_threads, options.decode_timeout)
         self.allowed_roots = get_settings().allowed_roots
+        self.timings = ChunkTimings()
 
 
 _runtime: Runtime | None = None
@@ -89,27 +86,22 @@ def _load_model_after_fork(**_kwargs) -> None:
         runtime()
 
 
-@task_prerun.connect
-@task_postrun.connect
-def _mark_activity(task=None, **_kwargs) -> None:
-    if _runtime is not None and task is not None and task.request.hostname:
-        _runtime.store.touch_worker(task.request.hostname)
-
-
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
 def label_chunk_task(self, job_id: str, chunk: int, items: list,
                      sent_at: float | None = None) -> dict:
     started = time.time()
     rt = runtime()
-    record, attempt = rt.store.begin_chunk(job_id, chunk)
+    worker = self.request.hostname
+    record, attempt = rt.store.begin_chunk(job_id, chunk, worker)
     if not record:
         return {"skipped": "job expired or deleted"}
-    names = [_name(item) for item in items]
     if attempt > MAX_DELIVERIES:
         reason = f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
-        rt.store.record_chunk(job_id, {}, dict.fromkeys(names, reason))
-        return {"gave_up": len(names)}
-    sources, refused = _sources(record, items, rt.allowed_roots)
+        rt.store.record_chunk(job_id, {}, dict.fromkeys(map(item_name, items), reason),
+                              worker=worker)
+        return {"gave_up": len(items)}
+    root = Path(record.get("root", "/nonexistent"))
+    sources, refused = decode_items(root, items, rt.allowed_roots)
     try:
         outcome = label_chunk(
             sources, rt.engine.run, rt.bundle.classes, rt.bundle.input_size,
@@ -119,43 +111,31 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
         log.exception("chunk %s/%d failed (attempt %d)", job_id, chunk, attempt)
         raise self.retry(exc=exc, countdown=2**attempt, max_retries=None) from None
     outcome.errors.update(refused)
-    stages = {"queue_wait": max(0.0, started - sent_at) if sent_at else 0.0,
-              "infer": outcome.infer_seconds,
-              "decode": outcome.total_seconds - outcome.infer_seconds, "chunks": 1}
+    timings = None
+    if record.get("timings"):
+        timings = rt.timings.chunk(outcome, started - sent_at if sent_at else 0.0)
     write_started = time.perf_counter()
-    rt.store.record_chunk(job_id, outcome.results, outcome.errors, stages, outcome.batch_sizes)
-    rt.store.add_stage_time(job_id, "write", time.perf_counter() - write_started)
+    rt.store.record_chunk(job_id, outcome.results, outcome.errors, timings, worker)
+    if timings is not None:
+        rt.timings.wrote(time.perf_counter() - write_started)
     return {"labelled": len(outcome.results), "failed": len(outcome.errors),
             "batches": outcome.batch_sizes}
 
 
-def _sources(
-    record: dict, items: list, allowed_roots: tuple[Path, ...] = ()
-) -> tuple[list[tuple[str, str | bytes]], dict[str, str]]:
-    """Path items resolve under the job's root (itself under an allowed root, when the worker
-    has any); inline items carry base64 bytes. Anyone who can write to the broker can send a
-    task, so nothing here is taken on trust."""
-    sources, refused = [], {}
-    if len(items) > MAX_CHUNK_ITEMS:
-        return [], dict.fromkeys(map(_name, items), "refused: chunk too large")
-    root = Path(record.get("root", "/nonexistent"))
-    root_allowed = not allowed_roots or any(is_inside(root, a) for a in allowed_roots)
-    for item in items:
-        if isinstance(item, list) and len(item) == 2:
-            try:
-                sources.append((item[0], base64.b64decode(item[1], validate=True)))
-            except (binascii.Error, TypeError):
-                refused[str(item[0])] = "corrupt: inline data is not valid base64"
-            continue
-        if not root_allowed:
-            refused[str(item)] = "refused: folder outside LABELER_ALLOWED_ROOTS"
-            continue
-        try:
-            sources.append((item, str(resolve_inside(root, item))))
-        except (ValueError, TypeError):
-            refused[str(item)] = "refused: path escapes the submitted folder"
-    return sources, refused
+class ChunkTimings:
+    """Stage times for a job that a benchmark submitted with timings on. They travel in the
+    chunk's own write; the time of that write is only known after it, so it goes with the
+    process's next chunk (each process's last write is not counted)."""
 
+    def __init__(self) -> None:
+        self.unreported_write = 0.0
 
-def _name(item) -> str:
-    return str(item[0]) if isinstance(item, list) and item else str(item)
+    def chunk(self, outcome: ChunkOutcome, queue_wait: float) -> dict:
+        stages = {"queue_wait": max(0.0, queue_wait), "infer": outcome.infer_seconds,
+                  "decode": outcome.total_seconds - outcome.infer_seconds, "chunks": 1,
+                  "write": self.unreported_write}
+        self.unreported_write = 0.0
+        return {"stages": stages, "batch_sizes": outcome.batch_sizes}
+
+    def wrote(self, seconds: float) -> None:
+        self.unreported_write += seconds

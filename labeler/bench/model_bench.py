@@ -9,8 +9,8 @@ import numpy as np
 
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
+from labeler.engine import CUDA, InferenceEngine, gpu_present
 from labeler.serving import Serving
-from labeler.worker.engine import CUDA, InferenceEngine, gpu_present
 
 BATCH_SIZES = (1, 8, 32, 128, 512)
 

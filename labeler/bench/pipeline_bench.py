@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,13 @@ from labeler.bench.decode_bench import bench_decode
 from labeler.bench.habit_bench import bench_habit
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
+from labeler.context import Context
+from labeler.engine import InferenceEngine, choose_providers, default_precision
 from labeler.errors import DecodeError
 from labeler.imaging import decode_image
-from labeler.jobstore import JobStore
 from labeler.scan import scan_images
 from labeler.serving import Serving
-from labeler.settings import Settings
-from labeler.submit import submit_folder
-from labeler.waiting import wait_for_job
-from labeler.worker.engine import InferenceEngine, choose_providers, default_precision
+from labeler.waiting import submit_and_wait
 
 
 def model_ceiling(bundle: ModelBundle, precision: str, folder: Path | None = None,
@@ -52,8 +49,7 @@ def _sample_pixels(folder: Path, size: tuple[int, int], count: int) -> np.ndarra
     return np.stack(decoded) if decoded else None
 
 
-def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: Path,
-                   bundle: ModelBundle, precision: str, ensure_worker: Callable[[str], None],
+def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: str,
                    on_progress=lambda job: None, habit_images: int = 200) -> dict:
     cores = os.cpu_count() or 1
     decode = bench_decode(folder, bundle.input_size, limit=2000, workers=1)[0]
@@ -64,14 +60,12 @@ def bench_pipeline(store: JobStore, redis_url: str, settings: Settings, folder: 
     model_per_core = model_ceiling(bundle, engine_precision, folder)
     serial_ceiling = cores / (1 / decode_per_core + 1 / model_per_core)
 
-    warm = submit_folder(store, redis_url, settings, folder, bundle, precision)
-    ensure_worker(warm.queue)
-    wait_for_job(store, warm.job_id, timeout=600)  # workers are warm from here on
+    submit_and_wait(ctx, folder, bundle, precision, timeout=600)  # workers are warm after it
     started = time.perf_counter()
-    job = submit_folder(store, redis_url, settings, folder, bundle, precision)
-    final = wait_for_job(store, job.job_id, on_progress=on_progress, timeout=3600)
+    job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress, timeout=3600,
+                                 timings=True)
     wall = time.perf_counter() - started
-    stages, batches = store.stage_times(job.job_id)
+    stages, batches = ctx.store.stage_times(job.job_id)
     # Last, so TensorFlow's threads are not there while the pipeline is timed.
     habit = bench_habit(folder, bundle.path / "training" / "model.keras", bundle.input_size,
                         habit_images, Serving.from_metadata(bundle.metadata)

@@ -20,7 +20,7 @@ FAST_FAILOVER = {"LABELER_CHUNK_IMAGES": "20", "LABELER_VISIBILITY_TIMEOUT": "8"
                  "LABELER_TASK_TIME_LIMIT": "6"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def heavy_folder(tmp_path_factory) -> Path:
     """1,200 PNGs of 480x360: slow enough to decode that a job lasts several seconds."""
     root = tmp_path_factory.mktemp("heavy")

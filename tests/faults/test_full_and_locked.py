@@ -5,9 +5,10 @@ import time
 import pytest
 from kombu import Connection, Exchange, Producer
 
+from labeler.broker import configure
+from labeler.protocol import TASK_NAME
 from labeler.redis_server import kombu_url
 from labeler.waiting import wait_for_job
-from labeler.worker.app import TASK_NAME, configure
 from tests.conftest import cli_env, run_cli, write_image
 
 

@@ -3,8 +3,9 @@ item ends with a label or a reason."""
 
 import os
 
+from labeler.broker import configure
+from labeler.protocol import TASK_NAME
 from labeler.waiting import wait_for_job
-from labeler.worker.app import TASK_NAME, configure
 from labeler.worker.tasks import MAX_DELIVERIES
 from tests.conftest import cli_env, start_worker, stop_process, wait_for_workers, write_image
 
@@ -47,7 +48,7 @@ def test_a_chunk_delivered_too_many_times_fails_its_items_with_a_reason(
     queue = store.workers()[0]["queue"]
     store.create_job("poison", 1, root=str(tmp_path), queue=queue, top_k=1)
     for _ in range(MAX_DELIVERIES):  # as if it had crashed the pool process each time
-        store.count_attempt("poison", 0)
+        store.begin_chunk("poison", 0)
     configure(redis_url).send_task(TASK_NAME, args=["poison", 0, ["a.jpg"]], queue=queue)
     job = wait_for_job(store, "poison", timeout=30)
     assert job.failed == 1

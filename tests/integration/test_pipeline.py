@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
+from labeler.engine import InferenceEngine
 from labeler.imaging import decode_image
-from labeler.worker.engine import InferenceEngine
 from tests.conftest import cli_env, run_cli, write_image
 
 CORRUPT = {
@@ -116,7 +116,8 @@ def test_inline_transport_labels_images_the_worker_cannot_see(
 
 
 def test_a_task_cannot_read_outside_the_submitted_folder(store, redis_url, worker, tmp_path):
-    from labeler.worker.app import TASK_NAME, configure
+    from labeler.broker import configure
+    from labeler.protocol import TASK_NAME
 
     queue = store.workers()[0]["queue"]
     store.create_job("evil", 2, root=str(tmp_path), queue=queue, top_k=1)
@@ -142,7 +143,7 @@ def test_score_grades_a_job_by_its_class_folders(labeler_home, redis_url, store,
     assert scored.returncode == 0, scored.stderr
     result = json.loads((report / "report.json").read_text())
     rows = list(store.iter_items(job_id))
-    expected = sum(path.split("/")[0] == r["label"] for path, r, _ in rows) / len(rows)
+    expected = sum(path.split("/")[0] == r.label for path, r, _ in rows) / len(rows)
     assert result["images"] == 40 and abs(result["top1"] - expected) < 1e-9
     assert sum(map(sum, result["confusion"])) == 40 and 0 <= result["ece"] <= 1
     assert (report / "confusion.png").stat().st_size and (report / "reliability.png").exists()
@@ -150,8 +151,9 @@ def test_score_grades_a_job_by_its_class_folders(labeler_home, redis_url, store,
 
 
 def test_workers_read_only_under_allowed_roots(labeler_home, redis_url, store, tmp_path):
+    from labeler.broker import configure
+    from labeler.protocol import TASK_NAME
     from labeler.waiting import wait_for_job
-    from labeler.worker.app import TASK_NAME, configure
     from tests.conftest import start_worker, stop_process, wait_for_workers
 
     allowed, other = tmp_path / "allowed", tmp_path / "other"

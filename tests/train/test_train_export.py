@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labeler.bundle import load_bundle
-from labeler.training.datasets import load_dataset
+from labeler.datasets import load_dataset
 from tests.conftest import write_image
 
 
@@ -39,11 +39,11 @@ def test_train_resume_export_and_onnx_matches_keras(tiny_dataset, tmp_path, pres
     monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
     import keras as keras_lib
 
+    from labeler.engine import InferenceEngine
     from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.onnx_export import keras_probabilities, load_keras_model
     from labeler.serving import Serving
     from labeler.training.train import TrainConfig, train
-    from labeler.worker.engine import InferenceEngine
 
     run = tmp_path / "run"
     config = TrainConfig(data=str(tiny_dataset), preset=preset, epochs=1, batch_size=16,
@@ -187,12 +187,12 @@ def test_mirror_averaged_exports_match_keras_for_every_image_or_the_unsure_ones(
                                                                                 tmp_path):
     import shutil
 
+    from labeler.engine import InferenceEngine
     from labeler.errors import LabelerError
     from labeler.export.bundle_export import ExportOptions, export_bundle
     from labeler.export.onnx_export import keras_probabilities, load_keras_model
     from labeler.export.variants import QuantizationConfig
     from labeler.serving import Serving
-    from labeler.worker.engine import InferenceEngine
 
     calibration = json.loads((trained_run / "calibration.json").read_text())
     options = ExportOptions(precisions=("fp32", "int8"), flip_average=True,
@@ -332,8 +332,8 @@ def test_a_student_trains_on_teacher_judged_views_and_resumes_without_the_teache
     # first ones, its logits divided by the temperature fitted on its validation split.
     import keras
 
-    from labeler.training.datasets import load_dataset, split_validation
-    from labeler.training.metrics import softmax
+    from labeler.datasets import load_dataset, split_validation
+    from labeler.metrics import softmax
 
     train_set, _ = split_validation(load_dataset(str(tiny_dataset), "train", (32, 32)), 0.25, 0)
     views = draw_views(train_set.pixels, 3, seed=0, pad=config.max_shift, cutout=config.cutout)

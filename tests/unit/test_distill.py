@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from labeler.metrics import softmax
 from labeler.training.augment import AugmentedBatches
 from labeler.training.distill import distilled_targets, precomputed
-from labeler.training.metrics import softmax
 
 
 def test_targets_mix_label_and_teachers_and_stay_distributions():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from labeler import engine
+from labeler.engine import CPU, CUDA, TENSORRT, InferenceEngine
 from labeler.errors import LabelerError
-from labeler.worker import engine
-from labeler.worker.engine import CPU, CUDA, TENSORRT, InferenceEngine
 
 
 @pytest.fixture

@@ -1,16 +1,17 @@
 """The job store against a real Redis (started by the tests)."""
 
 from labeler.jobstore import JobState
+from labeler.protocol import LabelResult
 
 
 def _result(label="cat", p=0.9):
-    return {"label": label, "confidence": p, "top_k": [[label, p]], "model": "m"}
+    return LabelResult(label, p, p, ((label, p),), "m")
 
 
 def test_progress_counts_results_and_errors_against_total(store):
     store.create_job("j1", 4, root="/r", queue="q")
     assert store.progress("j1").state is JobState.QUEUED
-    store.mark_started("j1")
+    store.begin_chunk("j1", 0)
     store.record_chunk("j1", {"a.jpg": _result(), "b.jpg": _result()}, {"c.jpg": "corrupt: x"})
     job = store.progress("j1")
     assert (job.labelled, job.failed, job.state) == (2, 1, JobState.RUNNING)
@@ -72,5 +73,18 @@ def test_only_one_caller_may_spawn_a_local_worker_at_a_time(store):
 
 
 def test_attempts_are_counted_per_chunk(store):
-    assert [store.count_attempt("j", 0) for _ in range(3)] == [1, 2, 3]
-    assert store.count_attempt("j", 1) == 1
+    store.create_job("j", 2, root="/r", queue="q")
+    assert [store.begin_chunk("j", 0)[1] for _ in range(3)] == [1, 2, 3]
+    assert store.begin_chunk("j", 1)[1] == 1
+
+
+def test_a_chunk_of_a_deleted_job_finds_no_record_and_recreates_nothing(store):
+    assert store.begin_chunk("gone", 0)[0] == {}
+    assert not store.redis.exists("labeler:job:gone")
+
+
+def test_the_write_of_a_chunk_returns_the_progress_it_made(store):
+    store.create_job("j6", 2, root="/r", queue="q")
+    job = store.record_chunk("j6", {"a.jpg": _result()}, {"b.jpg": "empty: x"})
+    assert (job.labelled, job.failed, job.state) == (1, 1, JobState.DONE)
+    assert store.progress("j6").finished is not None

@@ -20,9 +20,9 @@ def test_results_carry_top_k_margin_and_model_and_batches_are_bounded(tmp_path):
     assert out.batch_sizes == [4, 4, 2]
     assert out.errors == {"bad.png": "not-an-image: unknown or unsupported format"}
     first = out.results["0.png"]
-    assert first["label"] == "b" and first["confidence"] == 0.7
-    assert first["top_k"] == [["b", 0.7], ["a", 0.2]]
-    assert abs(first["margin"] - 0.5) < 1e-6 and first["model"] == "m:fp32:abc"
+    assert first.label == "b" and first.confidence == 0.7
+    assert first.top_k == (("b", 0.7), ("a", 0.2))
+    assert abs(first.margin - 0.5) < 1e-6 and first.model == "m:fp32:abc"
 
 
 def test_a_stuck_decode_fails_only_its_item_even_with_one_thread(tmp_path):
@@ -43,6 +43,6 @@ def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
 
     items = [("0.png", str(write_image(tmp_path / "0.png", seed=0)))]
     result = label_chunk(items, run, CLASSES, (32, 32), "m", 3, 4, DecodePool(1, 5)).results
-    top_k = [p for _, p in result["0.png"]["top_k"]]
+    top_k = [p for _, p in result["0.png"].top_k]
     assert top_k[1:] == [3e-7, 2e-7]  # not rounded to a 0.0 tie
-    assert result["0.png"]["confidence"] < 1.0
+    assert result["0.png"].confidence < 1.0

@@ -1,6 +1,6 @@
 import numpy as np
 
-from labeler.training.metrics import (
+from labeler.metrics import (
     confusion_matrix,
     expected_calibration_error,
     fit_temperature,
@@ -38,8 +38,8 @@ def test_confusion_and_per_class_report():
 def test_validation_split_is_stratified_seeded_and_never_empty():
     import pytest
 
+    from labeler.datasets import LabelledImages, split_validation
     from labeler.errors import LabelerError
-    from labeler.training.datasets import LabelledImages, split_validation
 
     labels = np.repeat(np.arange(3), 4)
     data = LabelledImages(np.zeros((12, 2, 2, 3), np.uint8), labels, ("a", "b", "c"))

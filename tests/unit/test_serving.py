@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from labeler.metrics import softmax
 from labeler.serving import Serving
-from labeler.training.metrics import softmax
 
 
 def _mirror_aware_logits(calls: list[int]):

@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from labeler.protocol import Item, LabelResult
 from labeler.web.labelstudio import labelling_config, prediction_tasks
 from labeler.web.queries import ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, safe_relative_name, save_uploads
@@ -74,10 +75,12 @@ def test_no_images_is_one_clear_refusal(tmp_path):
         save_uploads([("notes.txt", io.BytesIO(b"hi"))], tmp_path, UploadLimits())
 
 
-ITEMS = [("a.jpg", {"label": "cat", "confidence": 0.9, "top_k": [["cat", 0.9]]}, None),
-         ("b.jpg", {"label": "dog", "confidence": 0.4, "top_k": [["dog", 0.4]]}, None),
-         ("c.jpg", None, "corrupt: bad header"),
-         ("d.jpg", {"label": "cat", "confidence": 0.3, "top_k": [["cat", 0.3]]}, None)]
+def _labelled(path: str, label: str, p: float) -> Item:
+    return Item(path, LabelResult(label, p, p, ((label, p),), ""), None)
+
+
+ITEMS = [_labelled("a.jpg", "cat", 0.9), _labelled("b.jpg", "dog", 0.4),
+         Item("c.jpg", None, "corrupt: bad header"), _labelled("d.jpg", "cat", 0.3)]
 
 
 def test_item_queries_filter_sort_and_page():

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from labeler.bundle import ModelBundle
+from labeler.datasets import load_image_folder
+from labeler.engine import InferenceEngine
 from labeler.errors import LabelerError
-from labeler.training.datasets import load_image_folder
-from labeler.training.metrics import confusion_matrix, expected_calibration_error, per_class_report
-from labeler.worker.engine import InferenceEngine
+from labeler.metrics import confusion_matrix, expected_calibration_error, per_class_report
 
 
 def evaluate_bundle(
@@ -40,9 +40,9 @@ def score_job(items, classes: tuple[str, ...]) -> dict:
             skipped += 1
             continue
         labels.append(classes.index(truth))
-        predicted.append(classes.index(result["label"]))
-        confidences.append(result["confidence"])
-        models.add(result.get("model", ""))
+        predicted.append(classes.index(result.label))
+        confidences.append(result.confidence)
+        models.add(result.model)
     if not labels:
         raise LabelerError("no labelled image sits in a folder named after a class")
     report = classification_report(np.array(labels), np.array(predicted),
@@ -76,7 +76,7 @@ def write_report(result: dict, classes: tuple[str, ...], folder: Path) -> None:
     lines += [f"{c:17s} " + " ".join(f"{v:6d}" for v in row)
               for c, row in zip(classes, matrix, strict=True)]
     (folder / "confusion.txt").write_text("\n".join(lines) + "\n")
-    from labeler.training.plots import plot_confusion, plot_reliability
+    from labeler.report_plots import plot_confusion, plot_reliability
 
     plot_confusion(matrix, classes, folder / "confusion.png")
     plot_reliability(result["reliability"], result["ece"], folder / "reliability.png")

@@ -1,4 +1,7 @@
-"""The Celery application and its settings (see ../shared/RELIABILITY.md for why each)."""
+"""The Celery application both ends share, the producer (`labeler submit`) and the workers,
+with the settings that make a chunk survive a crash: late acknowledgement, a rejected chunk
+back on the queue when its process dies, one prefetched chunk per process, and the same
+visibility timeout everywhere Celery reads one."""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from celery import Celery
 
 from labeler.redis_server import kombu_url
 from labeler.settings import get_settings
-
-TASK_NAME = "labeler.label_chunk"
 
 app = Celery("labeler", set_as_current=False)
 
@@ -44,7 +45,3 @@ def configure(url: str) -> Celery:
         app.conf.broker_use_ssl = {"ssl_cert_reqs": "required"}
     return app
 
-
-def queue_name(bundle_name: str, precision: str) -> str:
-    """Jobs for one model and precision go to one queue; only matching workers consume it."""
-    return f"labeler.{bundle_name}.{precision}"

@@ -1,8 +1,8 @@
-"""The inference engine: one ONNX Runtime session per process, batched `run`.
+"""The inference engine: one ONNX Runtime InferenceSession per process, batched `run`.
 
 Created once per worker process (after the fork), never per task. Providers are chosen once:
 CUDA when asked for or when `auto` finds a GPU, CPU otherwise; `providers` reports what the
-session really uses, since ONNX Runtime silently falls back to CPU.
+InferenceSession really uses, since ONNX Runtime silently falls back to CPU.
 """
 
 from __future__ import annotations
@@ -100,22 +100,22 @@ class InferenceEngine:
         if TENSORRT in providers:
             cache.mkdir(parents=True, exist_ok=True)
         try:
-            self.session = ort.InferenceSession(
+            self.ort_session = ort.InferenceSession(
                 bundle.verified_bytes(self.precision), options,
                 providers=provider_options(providers, self.precision, cache),
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
             raise BundleError(f"ONNX Runtime cannot load {self.model_path}: {exc}") from None
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_name = self.ort_session.get_inputs()[0].name
         self.model_id = bundle.model_id(self.precision)
 
     @property
     def providers(self) -> list[str]:
-        return self.session.get_providers()
+        return self.ort_session.get_providers()
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) -> float32 (N, classes) calibrated probabilities."""
-        return self.session.run(None, {self.input_name: pixels})[0]
+        return self.ort_session.run(None, {self.input_name: pixels})[0]
 
     def describe(self) -> str:
         line = f"model {self.model_path} ({self.model_id}) on {self.providers[0]}"

@@ -1,0 +1,109 @@
+"""The task message and the result record, in one place.
+
+`labeler submit` sends one task per chunk: `label_chunk(job_id, chunk_index, items,
+sent_at=...)` on the queue of the job's model and precision. An item is a path relative to
+the job's folder, or `[path, base64 bytes]` for an image sent by value. A worker writes one
+`LabelResult` per labelled item (JSON in the job store), and every reader (results files, the
+web page, Label Studio exports, scoring) gets `Item`s back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from labeler.scan import is_inside, resolve_inside
+
+TASK_NAME = "labeler.label_chunk"
+# Far above what `labeler submit` sends (LABELER_CHUNK_IMAGES, 256 by default).
+MAX_CHUNK_ITEMS = 8192
+# Publishing rides out a short broker outage instead of failing the submission.
+SEND_RETRY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3}
+
+
+def queue_name(bundle_name: str, precision: str) -> str:
+    """Jobs for one model and precision go to one queue; only matching workers consume it."""
+    return f"labeler.{bundle_name}.{precision}"
+
+
+def inline_item(path: str, data: bytes) -> list[str]:
+    """The task-message form of an image sent by value (for workers that cannot see files)."""
+    return [path, base64.b64encode(data).decode("ascii")]
+
+
+def item_name(item: object) -> str:
+    return str(item[0]) if isinstance(item, list) and item else str(item)
+
+
+def send_chunk(app, producer, queue: str, job_id: str, index: int, items: list) -> None:
+    """Publish one chunk's task on `producer` (one connection for a whole submission)."""
+    app.send_task(TASK_NAME, args=[job_id, index, items], kwargs={"sent_at": time.time()},
+                  queue=queue, producer=producer, retry=True, retry_policy=SEND_RETRY)
+
+
+def decode_items(
+    root: Path, items: list, allowed_roots: tuple[Path, ...] = ()
+) -> tuple[list[tuple[str, str | bytes]], dict[str, str]]:
+    """(name, file path or bytes) for each item, and the refused ones with their reasons.
+
+    Path items resolve under the job's root (itself under an allowed root, when the worker
+    has any); inline items carry base64 bytes. Anyone who can write to the broker can send a
+    task, so nothing here is taken on trust."""
+    sources, refused = [], {}
+    if len(items) > MAX_CHUNK_ITEMS:
+        return [], dict.fromkeys(map(item_name, items), "refused: chunk too large")
+    root_allowed = not allowed_roots or any(is_inside(root, a) for a in allowed_roots)
+    for item in items:
+        if isinstance(item, list) and len(item) == 2:
+            try:
+                sources.append((item[0], base64.b64decode(item[1], validate=True)))
+            except (binascii.Error, TypeError):
+                refused[str(item[0])] = "corrupt: inline data is not valid base64"
+            continue
+        if not root_allowed:
+            refused[str(item)] = "refused: folder outside LABELER_ALLOWED_ROOTS"
+            continue
+        try:
+            sources.append((item, str(resolve_inside(root, item))))
+        except (ValueError, TypeError):
+            refused[str(item)] = "refused: path escapes the submitted folder"
+    return sources, refused
+
+
+@dataclass(frozen=True, slots=True)
+class LabelResult:
+    """One labelled image: the top class, its calibrated probability, the gap to the second,
+    the top-k classes with theirs, and the model (bundle name and precision) that said so."""
+
+    label: str
+    confidence: float
+    margin: float
+    top_k: tuple[tuple[str, float], ...]
+    model: str
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "confidence": self.confidence, "margin": self.margin,
+                "top_k": [list(pair) for pair in self.top_k], "model": self.model}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> LabelResult:
+        value = json.loads(raw)
+        return cls(value["label"], value["confidence"], value.get("margin", 0.0),
+                   tuple((label, p) for label, p in value.get("top_k", [])),
+                   value.get("model", ""))
+
+
+class Item(NamedTuple):
+    """A finished item of a job: labelled (`result`) or failed (`error`, "reason: detail")."""
+
+    path: str
+    result: LabelResult | None
+    error: str | None
