@@ -179,6 +179,51 @@ def _render_pipeline(result: dict) -> None:
     click.echo("batch sizes: " + ", ".join(f"{k}x{v}" for k, v in result["batch_sizes"].items()))
 
 
+def _fault_list(_ctx, _param, value: str) -> tuple[str, ...]:
+    from labeler.bench.soak import FAULTS
+
+    faults = tuple(f.strip() for f in value.split(",") if f.strip())
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown or not faults:
+        raise click.BadParameter(f"use some of {','.join(FAULTS)}, comma-separated")
+    return faults
+
+
+@bench.command("soak")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--copies", type=click.IntRange(1), default=10, show_default=True,
+              help="Hard-linked copies of FOLDER's images in the job.")
+@click.option("--every", type=click.FloatRange(0.5), default=5.0, show_default=True,
+              help="Seconds between faults.")
+@click.option("--faults", default="pool,worker,redis,term", show_default=True,
+              callback=_fault_list, help="Faults to take turns: a pool process killed, a "
+              "whole worker killed, Redis killed, a worker stopped with SIGTERM.")
+@click.option("--after", type=click.IntRange(0), default=0, show_default=True,
+              help="The first fault once this many images are labelled.")
+@click.option("--max-faults", type=click.IntRange(1), help="Faults at most (default: until "
+              "the job is done).")
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def bench_soak_cmd(folder, copies, every, faults, after, max_faults, model, as_json) -> None:
+    """One large job on local workers and a Redis of its own, with a fault every few seconds;
+    then every submitted image is looked for in the results (lost, duplicated)."""
+    from labeler.bench.soak import FaultPlan, soak
+
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    printer = ProgressPrinter()
+    result = soak(ctx.settings, folder, bundle, copies, FaultPlan(every, faults, after, max_faults),
+                  on_progress=printer.update)
+    printer.finish()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    result["faults"] = ", ".join(f"{k} {v}" for k, v in result["faults"].items())
+    _render([result], False, ["images", "labelled", "failed", "lost", "duplicated",
+                              "relabelled", "faults", "longest_stall_seconds",
+                              "last_fault_to_done_seconds", "wall_seconds"])
+
+
 @bench.command("train")
 @click.option("--preset", type=click.Choice([p for p in PRESET_NAMES if p != "transfer"]),
               default="whitened", show_default=True, help="Network to time.")

@@ -35,8 +35,12 @@ from labeler.local_workers import default_concurrency
 @click.option("--idle-exit", type=click.IntRange(0), default=0, show_default=True,
               help="Exit after this many idle seconds with an empty queue, or with Redis "
                    "unreachable that long (30 s at least) (0: never).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Serve this worker's Prometheus metrics on this port (0: off).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics port listens on (0.0.0.0: every interface).")
 def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,
-           decode_timeout, idle_exit) -> None:
+           decode_timeout, idle_exit, metrics_port, metrics_host) -> None:
     """Run a Celery worker that labels chunks with the model bundle."""
     from labeler.worker.runner import run_worker
     from labeler.worker.tasks import WorkerOptions
@@ -49,4 +53,8 @@ def worker(model, precision, provider, concurrency, batch_size, threads, decode_
         decode_threads=decode_threads, decode_timeout=decode_timeout, redis_url=ctx.redis_url,
     )
     ctx.store  # noqa: B018  fail with one line now if Redis is unreachable
+    if metrics_port:
+        from labeler.worker.metrics import serve_metrics
+
+        serve_metrics(metrics_host, metrics_port)
     run_worker(options, concurrency, idle_exit)

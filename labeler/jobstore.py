@@ -8,6 +8,8 @@
     labeler:job:{id}:batches   hash   inference batch size -> how many batches had it
                                       (these two only for a job submitted with timings on)
     labeler:jobs               zset   job id by creation time
+    labeler:counters           hash   labelled:{model}, failed:{reason}, chunks:{retried,gave-up}
+                                      counted as written (a redone chunk counts again)
     labeler:worker:{name}      string JSON description, expires unless refreshed
     labeler:worker-activity:{name}  string time of the worker's last task start or end
     labeler:spawned:{queue}    string a local worker was just started for this queue
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +34,7 @@ from labeler.protocol import Item, LabelResult
 
 PREFIX = "labeler"
 JOBS_INDEX = f"{PREFIX}:jobs"
+COUNTERS = f"{PREFIX}:counters"
 
 
 class JobState(StrEnum):
@@ -210,6 +214,8 @@ class JobStore:
         if errors:
             pipe.hset(errors_key(job_id), mapping=errors)
             pipe.hdel(results_key(job_id), *errors)
+        for field, n in outcome_counts(results, errors).items():
+            pipe.hincrby(COUNTERS, field, n)
         for key in (job_key(job_id), results_key(job_id), errors_key(job_id)):
             pipe.expire(key, self.ttl)
         self._read_progress(pipe, job_id)
@@ -280,6 +286,15 @@ class JobStore:
             self.redis.zrem(JOBS_INDEX, *stale)
         return [job for job in jobs if job is not None]
 
+    def count_chunk(self, outcome: str) -> None:
+        """A chunk `retried` (it raised) or one that `gave-up` (delivered too often)."""
+        self.redis.hincrby(COUNTERS, f"chunks:{outcome}", 1)
+
+    def counters(self) -> dict[str, int]:
+        """Everything workers have written since Redis started: images labelled by model,
+        failed by reason, chunks retried and given up."""
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(COUNTERS).items()}
+
     def heartbeat(self, name: str, info: dict, ttl: int) -> None:
         self.redis.set(worker_key(name), json.dumps(info), ex=ttl)
 
@@ -304,10 +319,21 @@ class JobStore:
         """True for the one caller allowed to start a local worker for `queue` right now."""
         return bool(self.redis.set(spawn_key(queue), time.time(), ex=seconds, nx=True))
 
+    def release_spawn(self, queues: list[str]) -> None:
+        """A worker is online for these queues: a later stall may start another at once."""
+        self.redis.delete(*map(spawn_key, queues))
+
     def queue_depth(self, queue: str) -> int:
         # Celery's Redis transport keeps a queue as a list named after it.
         return int(self.redis.llen(queue))
 
+
+
+def outcome_counts(results: dict[str, LabelResult], errors: dict[str, str]) -> Counter:
+    """labelled:{model} and failed:{reason} counts of one chunk's outcome."""
+    counts = Counter(f"labelled:{r.model}" for r in results.values())
+    counts.update(f"failed:{error.split(':', 1)[0]}" for error in errors.values())
+    return counts
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:

@@ -59,6 +59,18 @@ def spawn_local_worker(
     return LocalWorker(process, log_file)
 
 
+def live_workers(store: JobStore, queue: str | None = None) -> list[dict]:
+    """Workers online for `queue` (all queues: None). A killed worker's heartbeat outlives it
+    by up to its time to live; one on this host whose process is gone is dead already."""
+    host, live = socket.gethostname(), []
+    for worker in store.workers(queue):
+        if worker.get("host") == host and not is_labeler_worker(worker.get("pid")):
+            store.forget_worker(worker["name"])
+            continue
+        live.append(worker)
+    return live
+
+
 class WorkerSupply:
     """Makes sure a worker serves a job's queue: with the embedded Redis (and unless told
     not to), it starts a local one when none is online, at submission and again whenever the
@@ -69,16 +81,28 @@ class WorkerSupply:
         self.ctx, self.model = ctx, model
         self.enabled = enabled and ctx.embedded
         self.started: list[LocalWorker] = []
+        self.replaced: set[int] = set()
 
     def ensure(self, queue: str, precision: str) -> LocalWorker | None:
         """Start a worker for `queue` unless one is online; the started worker, if any."""
         store = self.ctx.store
-        # A worker takes a few seconds to announce itself; don't start a second one meanwhile.
-        if not self.enabled or store.workers(queue) or not store.claim_spawn(queue, seconds=30):
+        # A worker takes a second or two to announce itself (it then releases the claim);
+        # don't start a second one meanwhile.
+        if not self.enabled or live_workers(store, queue) or not store.claim_spawn(queue, 30):
             return None
         worker = spawn_local_worker(self.ctx.settings, self.model, precision, self.ctx.redis_url)
         self.started.append(worker)
         return worker
+
+    def replace_exited(self, queue: str, precision: str) -> LocalWorker | None:
+        """A worker started here has exited (killed, stopped) while the job still runs: start
+        another at once rather than when the job is seen to stall."""
+        exited = [w for w in self.started
+                  if w.process.poll() is not None and w.process.pid not in self.replaced]
+        if not exited:
+            return None
+        self.replaced.update(w.process.pid for w in exited)
+        return self.ensure(queue, precision)
 
     def failure(self) -> str | None:
         """Why labelling cannot start: every worker started here exited with an error."""
@@ -103,14 +127,14 @@ def stop_local(store: JobStore | None, settings: Settings, grace: float | None =
     from labeler.redis_server import stop_redis
 
     pids = [w["pid"] for w in (store.workers() if store else [])
-            if w.get("host") == socket.gethostname() and _is_labeler_worker(w.get("pid"))]
+            if w.get("host") == socket.gethostname() and is_labeler_worker(w.get("pid"))]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + (settings.task_time_limit + 10 if grace is None else grace)
-    while time.monotonic() < deadline and any(_is_labeler_worker(p) for p in pids):
+    while time.monotonic() < deadline and any(is_labeler_worker(p) for p in pids):
         time.sleep(0.2)
-    killed = [p for p in pids if _is_labeler_worker(p)]
+    killed = [p for p in pids if is_labeler_worker(p)]
     for pid in killed:
         with contextlib.suppress(ProcessLookupError):
             # A spawned worker leads its own process group: its pool processes go with it.
@@ -121,7 +145,7 @@ def stop_local(store: JobStore | None, settings: Settings, grace: float | None =
     return StopReport([p for p in pids if p not in killed], killed, stop_redis(settings.home))
 
 
-def _is_labeler_worker(pid: int | None) -> bool:
+def is_labeler_worker(pid: int | None) -> bool:
     """The process is alive and is a labeler worker (a recycled pid is not)."""
     if not pid:
         return False

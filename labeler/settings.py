@@ -52,6 +52,13 @@ def _redis_url(text: str) -> str:
     return text.strip()
 
 
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("0", "1", "on", "off", "true", "false", "yes", "no"):
+        raise ValueError
+    return value in ("1", "on", "true", "yes")
+
+
 def _roots(text: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in text.split(os.pathsep) if p)
 
@@ -92,6 +99,9 @@ VARIABLES: dict[str, Variable] = {f"{PREFIX}{v.field.upper()}": v for v in (
              "folders workers may read submitted images from"),
     Variable("worker_idle_exit", 300, *_integer(0),
              "idle seconds before a spawned local worker exits (0: never)"),
+    # Flower and `celery events` see workers and tasks only through these events.
+    Variable("task_events", True, _switch, "1 or 0 (on/off)",
+             "workers send Celery task and heartbeat events (Flower, celery events)"),
 )}
 
 
@@ -108,6 +118,7 @@ class Settings:
     redis_maxmemory: str = "2gb"
     allowed_roots: tuple[Path, ...] = ()
     worker_idle_exit: int = 300
+    task_events: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -13,7 +13,7 @@ from labeler.bundle import ModelBundle
 from labeler.context import Context
 from labeler.errors import JobNotFound, LabelerError, ServiceError
 from labeler.jobstore import JobProgress, JobState, JobStore
-from labeler.local_workers import WorkerSupply
+from labeler.local_workers import WorkerSupply, live_workers
 from labeler.submit import Submission, start_job
 
 
@@ -78,11 +78,14 @@ def follow_job(
         failure = supply.failure()
         if job.done == 0 and failure:
             raise LabelerError(failure)
+        if job.state is not JobState.DONE and supply.replace_exited(
+                job.record.get("queue", ""), job.record.get("precision", "auto")):
+            on_notice("a local worker exited: started another")
         on_progress(job)
 
     def idle(job: JobProgress) -> None:
         queue = job.record.get("queue", "")
-        if ctx.store.workers(queue):
+        if live_workers(ctx.store, queue):
             return
         if supply.ensure(queue, job.record.get("precision", "auto")):
             on_notice("no worker online: started a local one")

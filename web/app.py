@@ -32,6 +32,7 @@ from labeler import __version__
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.context import Context
 from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
+from labeler.fleet_metrics import metrics_text
 from labeler.imaging import IMAGE_EXTENSION_LIST, preview_jpeg
 from labeler.jobstore import JobState
 from labeler.local_workers import WorkerSupply
@@ -88,6 +89,8 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
                          headers={"Cache-Control": "public, max-age=86400"}))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.get("/api/health", summary="Liveness and what runs")(api.health)
+    read("/metrics", summary="Prometheus metrics of the whole fleet",
+         response_class=Response)(api.metrics)
     app.get("/api/jobs", summary="Recent jobs")(api.recent)
     app.post("/api/jobs", status_code=201, summary="Upload images or zips and label them",
              openapi_extra=UPLOAD_BODY)(api.upload)
@@ -128,6 +131,10 @@ class JobsApi:
         return {"ok": True, "version": __version__, "workers": len(workers),
                 "model": self.bundle.name, "max_files": limits.max_files,
                 "max_upload_bytes": limits.max_total_bytes}
+
+    def metrics(self) -> Response:
+        text, content_type = metrics_text(self.ctx.store)
+        return Response(text, media_type=content_type)
 
     def recent(self) -> dict:
         return {"jobs": [job.as_dict() for job in self.ctx.store.recent_jobs(limit=50)]}

@@ -13,6 +13,7 @@ import time
 import uuid
 
 import redis
+from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from labeler.broker import configure
@@ -22,10 +23,15 @@ from labeler.errors import ServiceError
 from labeler.jobstore import JobStore
 from labeler.protocol import queue_name
 from labeler.redis_server import connect
+from labeler.settings import get_settings
+from labeler.worker.handback import hand_back_orphans, held_delivery_tags
 from labeler.worker.tasks import WorkerOptions
 
 log = logging.getLogger("labeler.worker")
-HEARTBEAT_SECONDS = 5
+HEARTBEAT_SECONDS = 3
+# A chunk delivered this long ago that no live worker holds was held by a dead one. Longer
+# than a heartbeat takes to announce a new chunk, with room for a slow beat.
+ORPHAN_GRACE_SECONDS = 3 * HEARTBEAT_SECONDS + 1
 # Longer than an embedded Redis takes to restart from its append-only file.
 REDIS_GONE_MIN_SECONDS = 30
 
@@ -49,11 +55,13 @@ def run_worker(options: WorkerOptions, concurrency: int, idle_exit: int = 0) -> 
     info = {"name": name, "queue": queues[0], "queues": queues, "model": options.model,
             "precision": options.precision, "pid": os.getpid(), "host": socket.gethostname(),
             "concurrency": concurrency, "started": time.time()}
-    _install_heartbeat(options, name, info, idle_exit)
+    _install_heartbeat(app, options, name, info, idle_exit)
+    # Gossip and mingle only slow a start; heartbeats are what Flower lists workers by.
+    heartbeat = [] if get_settings().task_events else ["--without-heartbeat"]
     app.worker_main([
         "worker", "--hostname", name, "--queues", ",".join(queues),
         "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--without-gossip", "--without-mingle", *heartbeat,
     ])
 
 
@@ -63,15 +71,23 @@ def _resolved_precision(options: WorkerOptions) -> str:
     return default_precision(load_bundle(options.model), choose_providers(options.provider))
 
 
-def _install_heartbeat(options: WorkerOptions, name: str, info: dict, idle_exit: int) -> None:
+def _install_heartbeat(app: Celery, options: WorkerOptions, name: str, info: dict,
+                       idle_exit: int) -> None:
+    """Every few seconds: say this worker is alive and which chunks it holds, hand back the
+    chunks of dead workers, and leave when idle (spawned workers) or when Redis is gone."""
     stop = threading.Event()
 
     def beat() -> None:
-        store, unreachable_since = None, None
+        store, unreachable_since, first = None, None, True
         while not stop.is_set():
             try:
                 store = store or JobStore(connect(options.redis_url))
-                store.heartbeat(name, info, ttl=3 * HEARTBEAT_SECONDS)
+                store.heartbeat(name, {**info, "holding": held_delivery_tags()},
+                                ttl=3 * HEARTBEAT_SECONDS)
+                if first:
+                    store.release_spawn(info["queues"])
+                    first = False
+                hand_back_orphans(app, store, ORPHAN_GRACE_SECONDS)
                 unreachable_since = None
                 if idle_exit and _idle_for(store, name, info) > idle_exit:
                     _leave(f"idle for {idle_exit} s with an empty queue")

@@ -22,6 +22,7 @@ from labeler.protocol import TASK_NAME, decode_items, item_name
 from labeler.redis_server import connect
 from labeler.settings import get_settings
 from labeler.worker.labelling import ChunkOutcome, DecodePool, label_chunk
+from labeler.worker.metrics import chunk_metrics, observe_chunk
 
 log = logging.getLogger("labeler.worker")
 # A chunk delivered this many times has crashed workers each time (a poison image): give up
@@ -99,6 +100,8 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
         reason = f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
         rt.store.record_chunk(job_id, {}, dict.fromkeys(map(item_name, items), reason),
                               worker=worker)
+        rt.store.count_chunk("gave-up")
+        chunk_metrics().chunks.labels("gave-up").inc()
         return {"gave_up": len(items)}
     root = Path(record.get("root", "/nonexistent"))
     sources, refused = decode_items(root, items, rt.allowed_roots)
@@ -109,6 +112,8 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
         )
     except Exception as exc:  # an unexpected failure must not lose the chunk: retry it
         log.exception("chunk %s/%d failed (attempt %d)", job_id, chunk, attempt)
+        rt.store.count_chunk("retried")
+        chunk_metrics().chunks.labels("retried").inc()
         raise self.retry(exc=exc, countdown=2**attempt, max_retries=None) from None
     outcome.errors.update(refused)
     timings = None
@@ -116,8 +121,10 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
         timings = rt.timings.chunk(outcome, started - sent_at if sent_at else 0.0)
     write_started = time.perf_counter()
     rt.store.record_chunk(job_id, outcome.results, outcome.errors, timings, worker)
+    written = time.perf_counter() - write_started
     if timings is not None:
-        rt.timings.wrote(time.perf_counter() - write_started)
+        rt.timings.wrote(written)
+    observe_chunk(outcome, written)
     return {"labelled": len(outcome.results), "failed": len(outcome.errors),
             "batches": outcome.batch_sizes}
 

@@ -8,13 +8,13 @@ import sys
 
 from labeler.waiting import wait_for_job
 from tests.conftest import cli_env, run_cli, write_image
-from tests.faults.conftest import FAST_FAILOVER, ledger, reconcile, wait_until
+from tests.faults.conftest import SMALL_CHUNKS, ledger, reconcile, wait_until
 
 
 def test_the_job_outlives_its_client_and_any_shell_can_read_it(
     heavy_folder, labeler_home, redis_url, store, worker, tmp_path
 ):
-    env = cli_env(labeler_home, redis_url, **FAST_FAILOVER)
+    env = cli_env(labeler_home, redis_url, **SMALL_CHUNKS)
     client = subprocess.Popen([sys.executable, "-m", "labeler.cli.main", "submit",
                                str(heavy_folder), "--wait"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)

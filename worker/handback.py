@@ -1,0 +1,70 @@
+"""Handing back the chunks of workers that died, within seconds instead of a visibility timeout.
+
+Celery's Redis transport keeps every delivered, unacknowledged message in its `unacked` hash
+until the task acknowledges it; a chunk whose whole worker was killed, or whose task Celery
+cancelled when Redis went away, sits there until the visibility timeout (minutes) has passed.
+So each worker publishes, with every heartbeat, the delivery tags of the chunks it holds
+(reserved or running), and every live worker, at start and on each heartbeat, puts back on its
+queue any unacknowledged chunk that no live worker holds and that was delivered longer ago
+than a heartbeat could take to announce it. Writes are keyed by image, so a chunk labelled
+twice in a race overwrites itself; nothing is ever doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import Celery
+
+from labeler.jobstore import JobStore
+from labeler.local_workers import live_workers
+
+log = logging.getLogger("labeler.worker")
+
+
+def held_delivery_tags() -> list[str] | None:
+    """In a worker's main process: the delivery tags of the chunks it holds; None when they
+    could not be read (the sets changed while being read, a few times in a row)."""
+    from celery.worker import state
+
+    for _ in range(5):
+        try:
+            requests = [*state.reserved_requests, *state.active_requests]
+            return sorted({str(r.message.delivery_tag) for r in requests if r.message})
+        except RuntimeError:  # a set changed size while being copied
+            continue
+    return None
+
+
+def live_holders(store: JobStore) -> tuple[set[str], bool]:
+    """The delivery tags live workers hold, and whether every live worker said which."""
+    tags, complete = set(), True
+    for worker in live_workers(store):
+        if worker.get("holding") is None:
+            complete = False
+        tags.update(worker.get("holding") or ())
+    return tags, complete
+
+
+def hand_back_orphans(app: Celery, store: JobStore, grace: float) -> int:
+    """Put back on their queues the unacknowledged chunks no live worker holds, delivered
+    over `grace` seconds ago; how many."""
+    held, complete = live_holders(store)
+    if not complete:
+        return 0  # a worker that has not said what it holds may hold any of them
+    restored = 0
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        client = channel.client
+        delivered = client.zrange(channel.unacked_index_key, 0, -1, withscores=True)
+        for tag, at in delivered:
+            tag = tag.decode() if isinstance(tag, bytes) else tag
+            if tag in held or time.time() - at < grace:
+                continue
+            # Onto the end the queue is consumed from: a handed-back chunk goes next.
+            channel.qos.restore_by_tag(tag, client=client)
+            restored += 1
+    if restored:
+        log.warning("handed back %d chunk(s) no live worker holds", restored)
+    return restored
