@@ -132,25 +132,36 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
 @click.option("--habit", type=click.IntRange(0), default=200, show_default=True,
               help="Also time Pillow + Keras predict one image at a time on this many images "
                    "(needs the [train] extra; 0: skip).")
+@click.option("--copies", type=click.IntRange(1), default=1, show_default=True,
+              help="Label this many hard-linked copies of FOLDER's images (a larger job).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @PLOT_OPTION
-def bench_pipeline_cmd(folder, synthetic, model, precision, habit, as_json, plot) -> None:
-    """Submit-to-done images/s through Redis and warm workers, with the time per stage."""
+def bench_pipeline_cmd(folder, synthetic, model, precision, habit, copies, as_json,
+                       plot) -> None:
+    """Submit-to-done images/s through Redis and warm workers, with the time per stage,
+    beside a plain multiprocessing script on the same files and model file."""
+    import tempfile
+
     from labeler.bench.pipeline_bench import bench_pipeline
+    from labeler.bench.soak import linked_copies
     from labeler.bench.synthetic import synthetic_folder
 
     if (folder is None) == (synthetic is None):
         raise click.UsageError("give a FOLDER or --synthetic N")
     ctx = Context()
     bundle = load_bundle(model or ctx.settings.model)
-    folder = folder or synthetic_folder(synthetic)
+    made = [synthetic_folder(synthetic)] if synthetic else []
+    folder = folder or made[0]
+    if copies > 1:
+        made.append(linked_copies(folder, copies, Path(tempfile.mkdtemp(prefix="lbl-copies-"))))
+        folder = made[-1]
     printer = ProgressPrinter()
     try:
         result = bench_pipeline(ctx, folder, bundle, precision, on_progress=printer.update,
                                 habit_images=habit)
     finally:
-        if synthetic:
-            shutil.rmtree(folder, ignore_errors=True)
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
     printer.finish()
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -169,6 +180,11 @@ def _render_pipeline(result: dict) -> None:
                f"({result['fraction_of_ceiling']:.0%} of the serial ceiling "
                f"{result['serial_ceiling']:,.0f} = {result['cores']} / (1/decode "
                f"{result['decode_per_core']:,.0f} + 1/model {result['model_per_core']:,.0f}))")
+    plain = result["plain_script"]
+    click.echo(f"a plain multiprocessing script on the same files and model file "
+               f"({plain['processes']} processes, batches of 64): "
+               f"{plain['images_per_second']:,.0f} images/s; the pipeline is "
+               f"{result['times_plain_script']:.2f}x that")
     click.echo(f"enqueue: {result['enqueue_images_per_second']:,.0f} images/s")
     if result["habit"]:
         click.echo(f"one image at a time (Pillow + Keras predict): "

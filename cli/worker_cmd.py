@@ -28,8 +28,10 @@ from labeler.local_workers import default_concurrency
               help="Images per inference call.")
 @click.option("--threads", type=click.IntRange(0, 256), default=1, show_default=True,
               help="ONNX Runtime threads per process (0: ORT decides).")
-@click.option("--decode-threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Decoding threads per process (they overlap with inference).")
+@click.option("--decode-threads", type=click.IntRange(0, 64),
+              show_default="0 on a CPU, 2 on a GPU",
+              help="Decoding threads per process, overlapping inference (0: decode in the "
+                   "process itself, best with a process per core).")
 @click.option("--decode-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
               help="Seconds one image may take to decode before it fails with 'timeout'.")
 @click.option("--idle-exit", type=click.IntRange(0), default=0, show_default=True,

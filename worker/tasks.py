@@ -37,7 +37,7 @@ class WorkerOptions:
     provider: str = "auto"
     batch_size: int = 64
     threads: int = 1
-    decode_threads: int = 1
+    decode_threads: int | None = None  # None: 0 (in-process) on a CPU, 2 on a GPU
     decode_timeout: float = 20.0
     redis_url: str = ""
 
@@ -65,7 +65,10 @@ class Runtime:
         self.engine = InferenceEngine(
             self.bundle, options.precision, options.provider, options.threads)
         self.store = JobStore(connect(options.redis_url, patient=True))
-        self.pool = DecodePool(options.decode_threads, options.decode_timeout)
+        threads = options.decode_threads
+        if threads is None:
+            threads = 0 if self.engine.providers == ["CPUExecutionProvider"] else 2
+        self.pool = DecodePool(threads, options.decode_timeout)
         self.allowed_roots = get_settings().allowed_roots
         self.timings = ChunkTimings()
 

@@ -4,6 +4,7 @@ ceilings measured in the same run."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 
 from labeler.bench.decode_bench import bench_decode
 from labeler.bench.habit_bench import bench_habit
+from labeler.bench.plain_script import plain_script
+from labeler.bench.synthetic import synthetic_folder
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
 from labeler.context import Context
@@ -60,12 +63,19 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
     model_per_core = model_ceiling(bundle, engine_precision, folder)
     serial_ceiling = cores / (1 / decode_per_core + 1 / model_per_core)
 
-    submit_and_wait(ctx, folder, bundle, precision, timeout=600)  # workers are warm after it
+    warm = synthetic_folder(4 * 64)
+    try:  # workers started, model loaded, a few batches run
+        submit_and_wait(ctx, warm, bundle, precision, timeout=600)
+    finally:
+        shutil.rmtree(warm, ignore_errors=True)
     started = time.perf_counter()
     job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress, timeout=3600,
                                  timings=True)
     wall = time.perf_counter() - started
     stages, batches = ctx.store.stage_times(job.job_id)
+    # The script a careful user would write, on the same files and model file; the workers
+    # are idle by now.
+    plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
     # Last, so TensorFlow's threads are not there while the pipeline is timed.
     habit = bench_habit(folder, bundle.path / "training" / "model.keras", bundle.input_size,
                         habit_images, Serving.from_metadata(bundle.metadata)
@@ -82,6 +92,8 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
         "serial_ceiling": round(serial_ceiling, 1),
         "fraction_of_ceiling": round(final.total / wall / serial_ceiling, 3),
         "job": job.job_id, "precision": engine_precision,
+        "plain_script": plain,
+        "times_plain_script": round(final.total / wall / plain["images_per_second"], 3),
         "habit": habit,
         "times_habit": round(final.total / wall / habit["images_per_second"], 1) if habit
         else None,

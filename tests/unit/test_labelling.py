@@ -36,6 +36,15 @@ def test_a_stuck_decode_fails_only_its_item_even_with_one_thread(tmp_path):
         pass  # give the abandoned thread its data so it ends
 
 
+def test_a_stuck_decode_fails_only_its_item_when_decoding_in_process(tmp_path):
+    items = [(f"{i}.png", str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(3)]
+    os.mkfifo(tmp_path / "stuck.png")
+    items.insert(1, ("stuck.png", str(tmp_path / "stuck.png")))
+    out = label_chunk(items, _run, CLASSES, (32, 32), "m", 1, 64, DecodePool(0, 0.5))
+    assert list(out.errors) == ["stuck.png"] and out.errors["stuck.png"].startswith("timeout")
+    assert sorted(out.results) == ["0.png", "1.png", "2.png"]
+
+
 def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
     def run(pixels):
         row = np.array([1 - 3e-7 - 2e-7, 3e-7, 2e-7], np.float32)

@@ -2,7 +2,14 @@ import os
 
 import pytest
 
-from labeler.scan import ScannedFile, chunk_files, resolve_inside, scan_images
+from labeler.scan import (
+    InsideResolver,
+    ScannedFile,
+    chunk_files,
+    resolve_inside,
+    scan_images,
+    tapered_chunks,
+)
 
 
 def test_scan_finds_images_recursively_sorted_and_ignores_others(tmp_path):
@@ -51,3 +58,24 @@ def test_resolve_inside_refuses_escapes(tmp_path):
     for bad in ["../x.jpg", "/etc/passwd", "a/../../x.jpg"]:
         with pytest.raises(ValueError):
             resolve_inside(tmp_path, bad)
+
+
+def test_the_folder_caching_resolver_refuses_the_same_escapes(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "link.jpg").symlink_to("/etc/hostname")
+    (tmp_path / "out").symlink_to("/etc")
+    resolver = InsideResolver(tmp_path)
+    assert resolver.resolve("a/b.jpg") == tmp_path.resolve() / "a" / "b.jpg"
+    assert resolver.resolve("top.jpg") == tmp_path.resolve() / "top.jpg"
+    for bad in ["../x.jpg", "/etc/passwd", "a/../../x.jpg", "a/link.jpg", "out/hostname",
+                "a/b/../../../x.jpg"]:
+        with pytest.raises(ValueError):
+            resolver.resolve(bad)
+
+
+def test_a_jobs_last_chunks_are_smaller_so_workers_finish_together():
+    files = _files(*[1] * 1000)
+    chunks = list(tapered_chunks(files, max_images=256, max_bytes=10**9))
+    assert [len(c) for c in chunks] == [256, 232] + [64] * 8
+    assert [f for c in chunks for f in c] == files
+    assert [len(c) for c in tapered_chunks(_files(1, 1), 256, 10**9)] == [2]
