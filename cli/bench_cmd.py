@@ -240,6 +240,26 @@ def bench_soak_cmd(folder, copies, every, faults, after, max_faults, model, as_j
                               "last_fault_to_done_seconds", "wall_seconds"])
 
 
+@bench.command("million")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--copies", type=click.IntRange(1), default=100, show_default=True,
+              help="Hard-linked copies of FOLDER's images in the job (100 x 10,000 = 1 M).")
+@click.option("--requests", type=click.IntRange(1), default=20, show_default=True,
+              help="Timed page requests per sort and filter.")
+@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+def bench_million_cmd(folder, copies, requests, model) -> None:
+    """A very large job on local workers and a Redis of its own, then the page's grid in
+    every sort and filter, results -o, submit --resume and Redis memory per image."""
+    from labeler.bench.million import bench_million
+
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    printer = ProgressPrinter()
+    result = bench_million(ctx.settings, folder, bundle, copies, requests, printer.update)
+    printer.finish()
+    click.echo(json.dumps(result, indent=2))
+
+
 @bench.command("train")
 @click.option("--preset", type=click.Choice([p for p in PRESET_NAMES if p != "transfer"]),
               default="whitened", show_default=True, help="Network to time.")

@@ -16,7 +16,7 @@ from labeler.context import Context
 from labeler.durations import format_seconds
 from labeler.errors import JobNotFound, LabelerError
 from labeler.jobstore import JobProgress, JobState
-from labeler.results_io import format_for, item_matches, write_results
+from labeler.results_io import format_for, write_job_results
 
 if TYPE_CHECKING:
     from labeler.submit import StartedJob, Submission
@@ -70,7 +70,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
         return
     final = _follow(ctx, started, as_json, timeout)
     if output:
-        write_results(ctx.store.iter_items(job.job_id), output)
+        write_job_results(ctx.store, job.job_id, output)
     if show:
         _show(ctx, job.job_id)
     if as_json:
@@ -190,9 +190,7 @@ def results(job_id, output, label, below) -> None:
     _check_output(output)
     ctx = Context()
     ctx.store.require(job_id)
-    items = (item for item in ctx.store.iter_items(job_id)
-             if item_matches(item[1], label, below))
-    count = write_results(items, output)
+    count = write_job_results(ctx.store, job_id, output, label, below)
     if output != "-":
         click.echo(f"wrote {count:,} rows to {output}", err=True)
 

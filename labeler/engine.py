@@ -7,6 +7,7 @@ InferenceSession really uses, since ONNX Runtime silently falls back to CPU.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import os
 from pathlib import Path
@@ -52,6 +53,17 @@ def choose_providers(provider: str) -> list[str]:
     return [*chosen, CPU]
 
 
+def _preload_cuda_libraries(ort) -> None:
+    """Load CUDA and cuDNN from the nvidia-* pip packages (as PyTorch installs them) when
+    they are not on the loader path; onnxruntime-gpu 1.21+ knows where to look. A GPU host
+    whose libraries are system-wide needs none of it, and a failure here is not fatal: the
+    session then reports what it really runs on."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        with contextlib.suppress(Exception):
+            preload(cuda=True, cudnn=True, msvc=False)
+
+
 def provider_options(providers: list[str], precision: str, cache: Path) -> list:
     """TensorRT builds engines per model and precision; caching them makes restarts fast."""
     options = []
@@ -89,6 +101,8 @@ class InferenceEngine:
         import onnxruntime as ort
 
         providers = choose_providers(provider)
+        if CUDA in providers or TENSORRT in providers:
+            _preload_cuda_libraries(ort)
         self.bundle = bundle
         self.precision = default_precision(bundle, providers) if precision == "auto" else precision
         self.model_path: Path = bundle.variant_path(self.precision)

@@ -1,8 +1,11 @@
 """The job store: the one module that knows the `labeler:*` Redis keys.
 
-    labeler:job:{id}           hash   root, model, precision, total, created, started, finished...
-    labeler:job:{id}:results   hash   item path -> JSON {label, confidence, margin, top_k, model}
-    labeler:job:{id}:errors    hash   item path -> "reason: detail"
+    labeler:job:{id}           hash   root, model, precision, classes, total, created, started...
+    labeler:job:{id}:paths     list   the items' paths (an item's index is its position)
+    labeler:job:{id}:results   list   beside paths: "" pending, "!reason: detail" failed, or
+                                      the result: model, margin, top-k (labeler.item_index)
+    labeler:job:{id}:models    list   the model ids results name by position
+    labeler:job:{id}:rank, :bits:*   the paging index (labeler.item_index)
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
     labeler:job:{id}:ended     list   one entry once the job is done (waiters block on it)
     labeler:job:{id}:stages    hash   seconds summed over chunks: queue_wait, decode, infer, write
@@ -16,7 +19,7 @@
     labeler:spawned:{queue}    string a local worker was just started for this queue
 
 Writes are keyed by item, so a retried chunk overwrites instead of double counting, and
-progress is HLEN(results) + HLEN(errors) against total: O(1) to read.
+progress is two counts of the paging index against total: O(log n) to read.
 """
 
 from __future__ import annotations
@@ -24,18 +27,29 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
 
 from labeler.errors import JobNotFound
+from labeler.item_index import (
+    FAILED_SCORE,
+    SCALE,
+    STRIDE,
+    ConfidenceOrder,
+    decode_result,
+    encode_result,
+    score,
+    set_bits,
+)
 from labeler.protocol import Item, LabelResult
 
 PREFIX = "labeler"
 JOBS_INDEX = f"{PREFIX}:jobs"
 COUNTERS = f"{PREFIX}:counters"
+BLOCK = 10_000  # items per round trip when a whole job is read or written
 
 
 class JobState(StrEnum):
@@ -52,16 +66,29 @@ def results_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:results"
 
 
-def errors_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:errors"
-
-
 def stages_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:stages"
 
 
 def batches_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:batches"
+
+
+def paths_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:paths"
+
+
+def models_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:models"
+
+
+def rank_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:rank"
+
+
+def bits_key(job_id: str, which: int | str) -> str:
+    """Bitmap of the items labelled with class rank `which`, or "failed", or "done"."""
+    return f"{PREFIX}:job:{job_id}:bits:{which}"
 
 
 def ended_key(job_id: str) -> str:
@@ -135,15 +162,51 @@ class JobStore:
     def __init__(self, client: redis.Redis, ttl: int = 7 * 86400) -> None:
         self.redis = client
         self.ttl = ttl
+        self._models: dict[tuple[str, str], int] = {}
 
-    def create_job(self, job_id: str, total: int, **fields: str | int | float) -> None:
+    def create_job(self, job_id: str, paths: list[str], classes: Sequence[str] = (),
+                   **fields: str | int | float) -> None:
+        """A job over `paths` (its items, in this order), labelled with `classes`."""
         now = time.time()
-        record = {"total": total, "created": now, **fields}
+        record = {"total": len(paths), "created": now, "classes": json.dumps(list(classes)),
+                  **fields}
+        self.add_paths(job_id, paths)
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job_id), mapping={k: str(v) for k, v in record.items()})
         pipe.expire(job_key(job_id), self.ttl)
         pipe.zadd(JOBS_INDEX, {job_id: now})
         pipe.execute()
+
+    def add_paths(self, job_id: str, paths: list[str]) -> int:
+        """Append items to the job; the index of the first one."""
+        first = self.redis.llen(paths_key(job_id))
+        for start in range(0, len(paths), BLOCK):
+            pipe = self.redis.pipeline()
+            pipe.rpush(paths_key(job_id), *paths[start:start + BLOCK])
+            pipe.rpush(results_key(job_id), *[""] * len(paths[start:start + BLOCK]))
+            pipe.expire(paths_key(job_id), self.ttl)
+            pipe.expire(results_key(job_id), self.ttl)
+            pipe.execute()
+        return first
+
+    def paths(self, job_id: str) -> Iterator[list[str]]:
+        """The job's paths in index order, a block at a time."""
+        start = 0
+        while block := self.redis.lrange(paths_key(job_id), start, start + BLOCK - 1):
+            yield [p.decode() for p in block]
+            start += len(block)
+
+    def find_items(self, job_id: str, paths: list[str]) -> list[int | None]:
+        """The index of each path (None: not an item of the job). A scan of the path list
+        each: for tasks that do not carry their indices and single lookups only."""
+        pipe = self.redis.pipeline()
+        for path in paths:
+            pipe.lpos(paths_key(job_id), path)
+        return pipe.execute()
+
+    def item_path(self, job_id: str, index: int) -> str | None:
+        path = self.redis.lindex(paths_key(job_id), index)
+        return path.decode() if path is not None else None
 
     def job_record(self, job_id: str) -> dict[str, str]:
         record = self.redis.hgetall(job_key(job_id))
@@ -156,25 +219,37 @@ class JobStore:
         return int(info["used_memory"]) / limit if limit else None
 
     def forget_job(self, job_id: str) -> bool:
-        keys = [job_key(job_id), results_key(job_id), errors_key(job_id), attempts_key(job_id),
-                stages_key(job_id), batches_key(job_id), ended_key(job_id)]
+        classes = json.loads(self.job_record(job_id).get("classes") or "[]")
+        keys = [job_key(job_id), results_key(job_id), attempts_key(job_id),
+                stages_key(job_id), batches_key(job_id), ended_key(job_id), paths_key(job_id),
+                models_key(job_id), rank_key(job_id), bits_key(job_id, "failed"),
+                bits_key(job_id, "done"), *(bits_key(job_id, r) for r in range(len(classes)))]
         pipe = self.redis.pipeline()
         pipe.delete(*keys)
         pipe.zrem(JOBS_INDEX, job_id)
         return bool(pipe.execute()[0])
 
-    def labelled_paths(self, job_id: str) -> set[str]:
-        return {k.decode() for k in self.redis.hkeys(results_key(job_id))}
+    def labelled_indices(self, job_id: str) -> set[int]:
+        labelled, start = set(), 0
+        while block := self.redis.lrange(results_key(job_id), start, start + BLOCK - 1):
+            labelled.update(start + i for i, v in enumerate(block) if v and v[:1] != b"!")
+            start += len(block)
+        return labelled
 
-    def reopen_job(self, job_id: str, total: int, pending: list[str]) -> None:
+    def reopen_job(self, job_id: str, total: int, pending: list[int]) -> None:
         """Resubmission: `pending` items (failed or never done) count as not done again, the
         chunk attempt counters restart, and the job is unfinished until they are written."""
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job_id), "total", total)
         pipe.hdel(job_key(job_id), "finished")
         pipe.delete(ended_key(job_id))
-        if pending:
-            pipe.hdel(errors_key(job_id), *pending)
+        for start in range(0, len(pending), BLOCK):
+            block = pending[start:start + BLOCK]
+            for index in block:
+                pipe.lset(results_key(job_id), index, "")
+            pipe.zrem(rank_key(job_id), *block)
+            for which in ("failed", "done"):
+                _bits(pipe, bits_key(job_id, which), block, 0)
         pipe.delete(attempts_key(job_id))
         pipe.execute()
 
@@ -196,39 +271,72 @@ class JobStore:
         return record, int(attempt)
 
     def record_chunk(
-        self, job_id: str, results: dict[str, LabelResult], errors: dict[str, str],
+        self, job_id: str, results: dict[int, LabelResult], errors: dict[int, str],
         timings: dict | None = None, worker: str | None = None,
+        classes: Sequence[str] | None = None,
     ) -> JobProgress | None:
-        """Write one chunk's outcome, mark `worker` active and read the job's progress back,
-        in one round trip (the chunk that completes the job makes a second, to mark it
-        finished). Idempotent for a retried chunk, except its `timings` (stage seconds and
-        batch sizes, for benchmarks), which add up again."""
+        """Write one chunk's outcome (keyed by item index) with its paging index, mark
+        `worker` active and read the job's progress back, in one round trip (the chunk that
+        completes the job makes a second, to mark it finished; a model's first chunk in this
+        process one more, to number the model). Idempotent for a retried chunk, except its
+        `timings` (stage seconds and batch sizes, for benchmarks), which add up again."""
+        if classes is None:
+            classes = json.loads(self.job_record(job_id).get("classes") or "[]")
+        ranks = {name: rank for rank, name in enumerate(classes)}
         pipe = self.redis.pipeline()
         if worker:
             self._touch(pipe, worker)
         if timings:
-            for stage, seconds in timings["stages"].items():
-                pipe.hincrbyfloat(stages_key(job_id), stage, seconds)
-            for size in timings["batch_sizes"]:
-                pipe.hincrby(batches_key(job_id), str(size), 1)
-            pipe.expire(stages_key(job_id), self.ttl)
-            pipe.expire(batches_key(job_id), self.ttl)
+            self._add_timings(pipe, job_id, timings)
         if results:
-            pipe.hset(results_key(job_id), mapping={
-                path: result.to_json() for path, result in results.items()})
-            pipe.hdel(errors_key(job_id), *results)
+            models = {m: self._model_index(job_id, m) for m in {r.model for r in results.values()}}
+            for i, r in results.items():
+                pipe.lset(results_key(job_id), i, encode_result(r, models[r.model]))
+            pipe.zadd(rank_key(job_id), {
+                i: score(ranks[r.label], r.confidence) for i, r in results.items()})
+            by_rank: dict[int, list[int]] = {}
+            for i, r in results.items():
+                by_rank.setdefault(ranks[r.label], []).append(i)
+            for rank, indices in by_rank.items():
+                _bits(pipe, bits_key(job_id, rank), indices, 1)
+            _bits(pipe, bits_key(job_id, "failed"), list(results), 0)
         if errors:
-            pipe.hset(errors_key(job_id), mapping=errors)
-            pipe.hdel(results_key(job_id), *errors)
+            for i, error in errors.items():
+                pipe.lset(results_key(job_id), i, f"!{error}")
+            pipe.zadd(rank_key(job_id), dict.fromkeys(errors, FAILED_SCORE))
+            _bits(pipe, bits_key(job_id, "failed"), list(errors), 1)
+        _bits(pipe, bits_key(job_id, "done"), [*results, *errors], 1)
         for field, n in outcome_counts(results, errors).items():
             pipe.hincrby(COUNTERS, field, n)
-        for key in (job_key(job_id), results_key(job_id), errors_key(job_id)):
+        for key in (job_key(job_id), results_key(job_id), rank_key(job_id),
+                    bits_key(job_id, "failed"), bits_key(job_id, "done"),
+                    *(bits_key(job_id, r) for r in {ranks[x.label] for x in results.values()})):
             pipe.expire(key, self.ttl)
         self._read_progress(pipe, job_id)
         progress = self._progress(job_id, *pipe.execute()[-3:])
         if progress and progress.done >= progress.total and not progress.finished:
             self._mark_ended(job_id)
         return progress
+
+    def _add_timings(self, pipe, job_id: str, timings: dict) -> None:
+        for stage, seconds in timings["stages"].items():
+            pipe.hincrbyfloat(stages_key(job_id), stage, seconds)
+        for size in timings["batch_sizes"]:
+            pipe.hincrby(batches_key(job_id), str(size), 1)
+        pipe.expire(stages_key(job_id), self.ttl)
+        pipe.expire(batches_key(job_id), self.ttl)
+
+    def _model_index(self, job_id: str, model: str) -> int:
+        """The position of `model` in the job's model list, added if missing. Two workers
+        adding it at once both find its first occurrence."""
+        cached = self._models.get((job_id, model))
+        if cached is None:
+            key = models_key(job_id)
+            if self.redis.lpos(key, model) is None:
+                self.redis.rpush(key, model)
+                self.redis.expire(key, self.ttl)
+            cached = self._models[(job_id, model)] = int(self.redis.lpos(key, model))
+        return cached
 
     def _mark_ended(self, job_id: str) -> None:
         pipe = self.redis.pipeline()
@@ -259,8 +367,8 @@ class JobStore:
     @staticmethod
     def _read_progress(pipe, job_id: str) -> None:
         pipe.hgetall(job_key(job_id))
-        pipe.hlen(results_key(job_id))
-        pipe.hlen(errors_key(job_id))
+        pipe.zcount(rank_key(job_id), 0, "+inf")
+        pipe.zcount(rank_key(job_id), FAILED_SCORE, FAILED_SCORE)
 
     @staticmethod
     def _progress(job_id: str, raw: dict, labelled: int, failed: int) -> JobProgress | None:
@@ -276,21 +384,125 @@ class JobStore:
         )
 
     def iter_items(self, job_id: str) -> Iterator[Item]:
-        """Every finished item, sorted by path."""
-        results = {k.decode(): v for k, v in self.redis.hscan_iter(results_key(job_id), count=1000)}
-        errors = {k.decode(): v.decode() for k, v in self.redis.hscan_iter(errors_key(job_id),
-                                                                             count=1000)}
-        for path in sorted(results.keys() | errors.keys()):
-            if path in results:
-                yield Item(path, LabelResult.from_json(results[path]), None)
-            else:
-                yield Item(path, None, errors[path])
+        """Every finished item in index order (sorted by path within each submission), read a
+        block at a time: a million-item job streams in bounded memory."""
+        classes, models = self._tables(job_id)
+        for block in self.stored_blocks(job_id):
+            for path, result, error in block:
+                if result is not None:
+                    yield Item(path, decode_result(result, models), None)
+                elif error is not None:
+                    yield Item(path, None, error.decode())
 
-    def has_item(self, job_id: str, path: str) -> bool:
+    def stored_blocks(self, job_id: str) -> Iterator[list[tuple[str, bytes | None, bytes | None]]]:
+        """(path, stored result, error) of every item, a block of BLOCK at a time, as stored
+        (see labeler.item_index): for readers that need speed more than LabelResults."""
+        start = 0
+        for paths in self.paths(job_id):
+            indices = range(start, start + len(paths))
+            start += len(paths)
+            stored = self.redis.lrange(results_key(job_id), indices.start, indices.stop - 1)
+            yield [(path, None, v[1:]) if v[:1] == b"!" else (path, v or None, None)
+                   for path, v in zip(paths, stored, strict=True)]
+
+    def tables(self, job_id: str) -> tuple[list[str], list[str]]:
+        """The job's class names and model ids, which stored results refer to by position."""
+        return self._tables(job_id)
+
+    def items_at(self, job_id: str, indices: list[int]) -> list[tuple[int, Item | None]]:
+        """The items at these indices, with None for one not finished (or not in the job)."""
+        classes, models = self._tables(job_id)
         pipe = self.redis.pipeline()
-        pipe.hexists(results_key(job_id), path)
-        pipe.hexists(errors_key(job_id), path)
-        return any(pipe.execute())
+        for index in indices:
+            pipe.lindex(paths_key(job_id), index)
+            pipe.lindex(results_key(job_id), index)
+        replies = pipe.execute()
+        items: list[tuple[int, Item | None]] = []
+        for n, index in enumerate(indices):
+            path, stored = replies[2 * n], replies[2 * n + 1]
+            item = None
+            if path is not None and stored and stored[:1] == b"!":
+                item = Item(path.decode(), None, stored[1:].decode())
+            elif path is not None and stored:
+                item = Item(path.decode(), decode_result(stored, models), None)
+            items.append((index, item))
+        return items
+
+    def label_counts(self, job_id: str) -> dict[str, int]:
+        """Items per class (those with none left out) and failed, from the paging index."""
+        classes, _ = self._tables(job_id)
+        pipe = self.redis.pipeline()
+        for r in range(len(classes)):
+            pipe.zcount(rank_key(job_id), r * STRIDE, r * STRIDE + SCALE)
+        pipe.zcount(rank_key(job_id), FAILED_SCORE, FAILED_SCORE)
+        *counts, failed = pipe.execute()
+        found = {name: n for name, n in zip(classes, counts, strict=True) if n}
+        return {**found, "failed": failed} if failed else found
+
+    def count_below(self, job_id: str, below: float, label: str | None = None) -> int:
+        """Labelled items (of class `label`) whose confidence is under `below`."""
+        classes, _ = self._tables(job_id)
+        ranks = [classes.index(label)] if label in classes else [] if label else range(
+            len(classes))
+        pipe = self.redis.pipeline()
+        for r in ranks:
+            pipe.zcount(rank_key(job_id), r * STRIDE, score(r, below) - 1)
+        return int(sum(pipe.execute()))
+
+    def page(self, job_id: str, label: str | None = None, below: float | None = None,
+             sort: str = "path", offset: int = 0, limit: int = 200
+             ) -> tuple[int, list[tuple[int, Item]]]:
+        """How many items match, and those at [offset, offset + limit): `label` a class or
+        "failed", `below` labelled items less sure than it, `sort` path, confidence or
+        -confidence (failed items, which have none, first when least sure comes first)."""
+        classes, _ = self._tables(job_id)
+        if label is not None and label != "failed" and label not in classes:
+            return 0, []
+        if label == "failed" and below is not None:
+            return 0, []
+        matched, indices = self._select(job_id, classes, label, below, sort, offset, limit)
+        return matched, [(i, item) for i, item in self.items_at(job_id, indices)
+                         if item is not None]
+
+    def _select(self, job_id, classes, label, below, sort, offset, limit):
+        rank = classes.index(label) if label in classes else None
+        key = rank_key(job_id)
+        if label == "failed" or (sort == "path" and below is None):
+            bitmap = self.redis.get(bits_key(job_id, "failed" if label == "failed" else
+                                             "done" if rank is None else rank)) or b""
+            indices = set_bits(bitmap)
+            return len(indices), [int(i) for i in indices[offset:offset + limit]]
+        if rank is None:
+            order = ConfidenceOrder(self.redis, key, len(classes), below)
+            total = order.total()
+            if sort == "path":
+                every = sorted(int(m) for r in range(len(classes)) for m in self.redis.
+                               zrangebyscore(key, r * STRIDE, score(r, below) - 1))
+                return total, every[offset:offset + limit]
+            if sort == "confidence":
+                return total, [int(m) for m in order.page(offset, limit)]
+            start = max(0, total - offset - limit)
+            rows = order.page(start, total - offset - start) if offset < total else []
+            return total, [int(m) for m in reversed(rows)]
+        low = rank * STRIDE
+        high = score(rank, below) - 1 if below is not None else low + SCALE
+        total = int(self.redis.zcount(key, low, high))
+        if sort == "path":
+            return total, sorted(int(m) for m in self.redis.zrangebyscore(key, low, high)
+                                 )[offset:offset + limit]
+        if sort == "confidence":
+            members = self.redis.zrangebyscore(key, low, high, start=offset, num=limit)
+        else:
+            members = self.redis.zrevrangebyscore(key, high, low, start=offset, num=limit)
+        return total, [int(m) for m in members]
+
+    def _tables(self, job_id: str) -> tuple[list[str], list[str]]:
+        """The job's class names and model ids, which stored results refer to by position."""
+        pipe = self.redis.pipeline()
+        pipe.hget(job_key(job_id), "classes")
+        pipe.lrange(models_key(job_id), 0, -1)
+        classes, models = pipe.execute()
+        return json.loads(classes or b"[]"), [m.decode() for m in models]
 
     def stage_times(self, job_id: str) -> tuple[dict[str, float], dict[int, int]]:
         """Seconds per pipeline stage summed over chunks, and the batch-size histogram."""
@@ -354,6 +566,15 @@ def outcome_counts(results: dict[str, LabelResult], errors: dict[str, str]) -> C
     counts = Counter(f"labelled:{r.model}" for r in results.values())
     counts.update(f"failed:{error.split(':', 1)[0]}" for error in errors.values())
     return counts
+
+
+def _bits(pipe, key: str, indices: list[int], value: int) -> None:
+    """Set (1) or clear (0) the bits of `indices` in one BITFIELD command."""
+    if indices:
+        field = pipe.bitfield(key)
+        for index in indices:
+            field.set("u1", index, value)
+        field.execute()
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:

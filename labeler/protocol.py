@@ -40,10 +40,26 @@ def item_name(item: object) -> str:
     return str(item[0]) if isinstance(item, list) and item else str(item)
 
 
-def send_chunk(app, producer, queue: str, job_id: str, index: int, items: list) -> None:
-    """Publish one chunk's task on `producer` (one connection for a whole submission)."""
-    app.send_task(TASK_NAME, args=[job_id, index, items], kwargs={"sent_at": time.time()},
+def send_chunk(app, producer, queue: str, job_id: str, index: int, items: list,
+               positions: list[int]) -> None:
+    """Publish one chunk's task on `producer` (one connection for a whole submission).
+    `positions` are the items' indices in the job: `first` when they run on from it."""
+    kwargs: dict = {"sent_at": time.time()}
+    if positions == list(range(positions[0], positions[0] + len(positions))):
+        kwargs["first"] = positions[0]
+    else:
+        kwargs["indices"] = positions
+    app.send_task(TASK_NAME, args=[job_id, index, items], kwargs=kwargs,
                   queue=queue, producer=producer, retry=True, retry_policy=SEND_RETRY)
+
+
+def item_positions(count: int, first: int | None, indices: list | None) -> list[int] | None:
+    """The indices a task's items have in their job; None for a task that does not say."""
+    if first is not None:
+        return list(range(int(first), int(first) + count))
+    if indices is not None and len(indices) == count:
+        return [int(i) for i in indices]
+    return None
 
 
 def decode_items(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from labeler.item_index import CsvFields
+from labeler.jobstore import JobStore
 from labeler.protocol import Item, LabelResult
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 CSV_HEADER = ["path", "label", "confidence", "error", "margin", "top_k", "model"]
 FORMATS = (".csv", ".jsonl")
 
@@ -80,10 +85,61 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
         yield buffer.getvalue(), rows
 
 
+def job_result_text(store: JobStore, job_id: str, kind: str, label: str | None = None,
+                    below: float | None = None) -> Iterator[tuple[str, int]]:
+    """A job's results file as text blocks (with their row counts), filtered as
+    `item_matches` does. CSV is written straight from the stored results, a block of rows
+    per round trip, without a LabelResult for each."""
+    if kind != ".csv":
+        items = (i for i in store.iter_items(job_id) if item_matches(i.result, label, below))
+        yield from iter_result_text(items, kind)
+        return
+    classes, models = store.tables(job_id)
+    fields_of = CsvFields(models)
+    # Rows with nothing to quote are joined by hand, the rest go through the csv module.
+    plain_tables = not any(_NEEDS_QUOTES.search(x) for x in (*classes, *models))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    for block in store.stored_blocks(job_id):
+        rows = 0
+        for path, stored, error in block:
+            if stored is not None:
+                f = fields_of(stored)
+                if label not in (None, f[0]) or below is not None and float(f[1]) >= below:
+                    continue
+                if plain_tables and not _NEEDS_QUOTES.search(path):
+                    buffer.write(f"{path},{f[0]},{f[1]},,{f[2]},{f[3]},{f[4]}\r\n")
+                else:
+                    writer.writerow((path, f[0], f[1], "", *f[2:]))
+            elif error is not None and label in (None, "failed") and below is None:
+                writer.writerow((path, "", "", error.decode(), "", "", ""))
+            else:
+                continue
+            rows += 1
+        yield buffer.getvalue(), rows
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def write_job_results(store: JobStore, job_id: str, path: str, label: str | None = None,
+                      below: float | None = None) -> int:
+    """Write a job's results to `path` ('-' for CSV on stdout); returns the row count."""
+    kind = format_for(path)
+    with (contextlib.nullcontext(sys.stdout) if path == "-" else
+          open(path, "w", newline="", encoding="utf-8")) as fh:
+        count = 0
+        for text, rows in job_result_text(store, job_id, kind, label, below):
+            fh.write(text)
+            count += rows
+    return count
+
+
 def csv_row(path: str, result: LabelResult | None, error: str | None) -> list:
     if result is None:
         return [path, "", "", error or "", "", "", ""]
-    # Four significant digits: a small probability reads 1.2e-05, not a rounded 0.0000.
-    top_k = ";".join(f"{label}:{p:.4g}" for label, p in result.top_k)
-    return [path, result.label, f"{result.confidence:.6f}", "", f"{result.margin:.6f}", top_k,
+    # Probabilities as stored (7 significant digits): a small one reads 1.2e-05, not 0.0000;
+    # the same text job_result_text writes from the stored results.
+    top_k = ";".join(f"{label}:{p}" for label, p in result.top_k)
+    return [path, result.label, str(result.confidence), "", str(result.margin), top_k,
             result.model]

@@ -107,16 +107,19 @@ def submit_files(
     started = time.perf_counter()
     queue = queue_name(bundle.name, precision)
     if resume:
-        job_id, todo = resume, _unlabelled(store, resume, root, files)
+        job_id = resume
+        todo, positions, total = _unlabelled(store, resume, root, files)
         chunks = list(tapered_chunks(todo, settings.chunk_images, settings.chunk_bytes))
-        store.reopen_job(job_id, len(files), [f.path for f in todo])
+        store.reopen_job(job_id, total, [positions[f.path] for f in todo])
     else:
-        job_id = new_job_id()
+        job_id, total = new_job_id(), len(files)
+        positions = {f.path: i for i, f in enumerate(files)}
         chunks = list(tapered_chunks(files, settings.chunk_images, settings.chunk_bytes))
         store.create_job(
-            job_id, len(files), root=str(root), model=bundle.name, precision=precision,
-            top_k=top_k, queue=queue, chunks=len(chunks),
-            transport="inline" if inline else "path", **({"timings": 1} if timings else {}),
+            job_id, [f.path for f in files], bundle.classes, root=str(root),
+            model=bundle.name, precision=precision, top_k=top_k, queue=queue,
+            chunks=len(chunks), transport="inline" if inline else "path",
+            **({"timings": 1} if timings else {}),
         )
     app = configure(redis_url)
     with app.producer_or_acquire() as producer:
@@ -125,8 +128,9 @@ def submit_files(
                 items = [inline_item(f.path, (root / f.path).read_bytes()) for f in chunk]
             else:
                 items = [f.path for f in chunk]
-            send_chunk(app, producer, queue, job_id, index, items)
-    return Submission(job_id, len(files), len(chunks), queue, str(root),
+            send_chunk(app, producer, queue, job_id, index, items,
+                       [positions[f.path] for f in chunk])
+    return Submission(job_id, total, len(chunks), queue, str(root),
                       time.perf_counter() - started, queued=sum(len(c) for c in chunks),
                       resumed=bool(resume))
 
@@ -149,5 +153,17 @@ def _unlabelled(store: JobStore, job_id: str, root: Path, files: list[ScannedFil
         raise JobNotFound(job_id)
     if record["root"] != str(root):
         raise LabelerError(f"job {job_id} labelled {record['root']}, not {root}")
-    done = store.labelled_paths(job_id)
-    return [f for f in files if f.path not in done]
+    positions = {path: i for i, path in enumerate(p for block in store.paths(job_id)
+                                                   for p in block)}
+    new = [f.path for f in files if f.path not in positions]
+    first = store.add_paths(job_id, new)
+    positions.update((path, first + i) for i, path in enumerate(new))
+    labelled = store.labelled_indices(job_id)
+    present = {f.path for f in files}
+    # Items not labelled whose files are gone would keep the job unfinished: say why.
+    gone = {i: "missing: not in the folder when it was resubmitted"
+            for path, i in positions.items() if path not in present and i not in labelled}
+    if gone:
+        store.record_chunk(job_id, {}, gone)
+    todo = [f for f in files if positions[f.path] not in labelled]
+    return todo, positions, len(positions)

@@ -26,6 +26,8 @@ from labeler.redis_server import connect, ensure_redis, server_binary, stop_redi
 from labeler.settings import DEFAULT_BUNDLE
 
 REPO = Path(__file__).resolve().parent.parent
+# The shipped model's classes: jobs made by hand for the test worker must name them.
+SHIPPED_CLASSES = load_bundle(DEFAULT_BUNDLE).classes
 
 
 @pytest.fixture(scope="package")

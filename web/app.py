@@ -36,7 +36,7 @@ from labeler.fleet_metrics import metrics_text
 from labeler.imaging import IMAGE_EXTENSION_LIST, preview_jpeg
 from labeler.jobstore import JobState
 from labeler.local_workers import WorkerSupply
-from labeler.results_io import iter_result_text
+from labeler.results_io import job_result_text
 from labeler.scan import is_inside, resolve_inside
 from labeler.web import labelstudio
 from labeler.web.queries import SORTS, ItemQuery, select_items
@@ -182,12 +182,14 @@ class JobsApi:
               below: float | None = Query(None, ge=0, le=1, description="needs review"),
               sort: str = Query("path", pattern="^(" + "|".join(SORTS) + ")$"),
               offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=2000)) -> dict:
-        self._job(job_id)
+        job = self._job(job_id)
         query = ItemQuery(label or None, below, sort, offset, limit)
-        return select_items(self.ctx.store.iter_items(job_id), query)
+        return select_items(self.ctx.store, job_id, query, job.done)
 
-    def image(self, job_id: str, path: str, size: int = Query(192, ge=16, le=2048)) -> Response:
-        source = self._item_file(job_id, path)
+    def image(self, job_id: str, index: int | None = Query(None, ge=0),
+              path: str | None = None, size: int = Query(192, ge=16, le=2048)) -> Response:
+        """An item by its `index` (as the items list gives it), or by `path` (slower)."""
+        source = self._item_file(job_id, index, path)
         try:
             data = preview_jpeg(str(source), size)
         except DecodeError as exc:
@@ -199,7 +201,7 @@ class JobsApi:
         if fmt not in ("csv", "jsonl"):
             raise HTTPException(404, "results come as results.csv or results.jsonl")
         self._job(job_id)
-        blocks = iter_result_text(self.ctx.store.iter_items(job_id), f".{fmt}")
+        blocks = job_result_text(self.ctx.store, job_id, f".{fmt}")
         media = "text/csv" if fmt == "csv" else "application/x-ndjson"
         return StreamingResponse((text for text, _ in blocks), media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'})
@@ -223,12 +225,18 @@ class JobsApi:
     def _job(self, job_id: str):
         return self.ctx.store.require(job_id)
 
-    def _item_file(self, job_id: str, path: str) -> Path:
+    def _item_file(self, job_id: str, index: int | None, path: str | None) -> Path:
         """Only a file that is an item of the job, inside its folder, inside the allowed
         roots (or this server's uploads): the API never serves arbitrary files."""
         job = self._job(job_id)
-        if not self.ctx.store.has_item(job_id, path):
+        if index is None:
+            if path is None:
+                raise HTTPException(422, "name the item by index or path")
+            index = self.ctx.store.find_items(job_id, [path])[0]
+        found = self.ctx.store.item_path(job_id, index) if index is not None else None
+        if found is None or (path is not None and found != path):
             raise HTTPException(404, "no such item in this job")
+        path = found
         root = Path(job.record.get("root", "/nonexistent"))
         allowed = self.ctx.settings.allowed_roots
         if allowed and not any(

@@ -6,6 +6,7 @@ A task is a thin view: look up the job (one round trip), decode the chunk's item
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from labeler.broker import app
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.engine import InferenceEngine
 from labeler.jobstore import JobStore
-from labeler.protocol import TASK_NAME, decode_items, item_name
+from labeler.protocol import MAX_CHUNK_ITEMS, TASK_NAME, decode_items, item_name, item_positions
 from labeler.redis_server import connect
 from labeler.settings import get_settings
 from labeler.worker.labelling import ChunkOutcome, DecodePool, label_chunk
@@ -92,17 +93,26 @@ def _load_model_after_fork(**_kwargs) -> None:
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
 def label_chunk_task(self, job_id: str, chunk: int, items: list,
-                     sent_at: float | None = None) -> dict:
+                     sent_at: float | None = None, first: int | None = None,
+                     indices: list | None = None) -> dict:
     started = time.time()
     rt = runtime()
     worker = self.request.hostname
     record, attempt = rt.store.begin_chunk(job_id, chunk, worker)
     if not record:
         return {"skipped": "job expired or deleted"}
-    if attempt > MAX_DELIVERIES:
-        reason = f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
-        rt.store.record_chunk(job_id, {}, dict.fromkeys(map(item_name, items), reason),
-                              worker=worker)
+    names = [item_name(item) for item in items[:MAX_CHUNK_ITEMS]]
+    # A task that does not carry its items' indices (one sent by hand) has them looked up;
+    # an item that is not in the job is not labelled at all.
+    positions = item_positions(len(names), first, indices) or rt.store.find_items(job_id, names)
+    index_of = {n: i for n, i in zip(names, positions, strict=True) if i is not None}
+    classes = tuple(json.loads(record.get("classes") or "[]"))
+    if attempt > MAX_DELIVERIES or classes != rt.bundle.classes:
+        reason = (f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
+                  if attempt > MAX_DELIVERIES else
+                  "refused: the worker's model has other classes than the job's")
+        rt.store.record_chunk(job_id, {}, dict.fromkeys(index_of.values(), reason),
+                              worker=worker, classes=classes)
         rt.store.count_chunk("gave-up")
         chunk_metrics().chunks.labels("gave-up").inc()
         return {"gave_up": len(items)}
@@ -119,11 +129,13 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
         chunk_metrics().chunks.labels("retried").inc()
         raise self.retry(exc=exc, countdown=2**attempt, max_retries=None) from None
     outcome.errors.update(refused)
+    results = {index_of[n]: result for n, result in outcome.results.items() if n in index_of}
+    errors = {index_of[n]: error for n, error in outcome.errors.items() if n in index_of}
     timings = None
     if record.get("timings"):
         timings = rt.timings.chunk(outcome, started - sent_at if sent_at else 0.0)
     write_started = time.perf_counter()
-    rt.store.record_chunk(job_id, outcome.results, outcome.errors, timings, worker)
+    rt.store.record_chunk(job_id, results, errors, timings, worker, classes)
     written = time.perf_counter() - write_started
     if timings is not None:
         rt.timings.wrote(written)

@@ -68,7 +68,7 @@ def test_resubmitting_with_resume_labels_only_new_and_failed_images(
 
 
 def test_resume_refuses_another_folder(labeler_home, redis_url, store, tmp_path):
-    store.create_job("other", 1, root="/somewhere/else", queue="q")
+    store.create_job("other", ["a.jpg"], root="/somewhere/else", queue="q")
     write_image(tmp_path / "a.jpg", seed=1)
     proc = run_cli(["submit", str(tmp_path), "--resume", "other"],
                    cli_env(labeler_home, redis_url))

@@ -9,7 +9,7 @@ from labeler.broker import configure
 from labeler.protocol import TASK_NAME
 from labeler.redis_server import kombu_url
 from labeler.waiting import wait_for_job
-from tests.conftest import cli_env, run_cli, write_image
+from tests.conftest import SHIPPED_CLASSES, cli_env, run_cli, write_image
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_a_full_redis_refuses_new_jobs_with_one_clear_line(
 
 
 def test_forget_deletes_a_job_and_later_reads_say_it_expired(labeler_home, redis_url, store):
-    store.create_job("old", 1, root="/r", queue="q")
+    store.create_job("old", ["a.jpg"], root="/r", queue="q")
     env = cli_env(labeler_home, redis_url)
     assert "deleted" in run_cli(["forget", "old"], env).stdout
     proc = run_cli(["results", "old"], env)
@@ -43,7 +43,8 @@ def test_a_pickled_message_is_refused_and_the_worker_carries_on(
 ):
     write_image(tmp_path / "a.jpg", seed=1)
     queue = store.workers()[0]["queue"]
-    store.create_job("pickled", 1, root=str(tmp_path), queue=queue, top_k=1)
+    store.create_job("pickled", ["a.jpg"], SHIPPED_CLASSES, root=str(tmp_path), queue=queue,
+                     top_k=1)
     with Connection(kombu_url(redis_url)) as conn:
         producer = Producer(conn.channel(), exchange=Exchange(queue, type="direct"),
                             routing_key=queue)
@@ -53,7 +54,8 @@ def test_a_pickled_message_is_refused_and_the_worker_carries_on(
     time.sleep(2)
     assert store.progress("pickled").done == 0  # never executed
 
-    store.create_job("fine", 1, root=str(tmp_path), queue=queue, top_k=1)
+    store.create_job("fine", ["a.jpg"], SHIPPED_CLASSES, root=str(tmp_path), queue=queue,
+                     top_k=1)
     configure(redis_url).send_task(TASK_NAME, args=["fine", 0, ["a.jpg"]], queue=queue)
     assert wait_for_job(store, "fine", timeout=30).labelled == 1
     assert worker.poll() is None

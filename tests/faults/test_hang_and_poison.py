@@ -7,7 +7,14 @@ from labeler.broker import configure
 from labeler.protocol import TASK_NAME
 from labeler.waiting import wait_for_job
 from labeler.worker.tasks import MAX_DELIVERIES
-from tests.conftest import cli_env, start_worker, stop_process, wait_for_workers, write_image
+from tests.conftest import (
+    SHIPPED_CLASSES,
+    cli_env,
+    start_worker,
+    stop_process,
+    wait_for_workers,
+    write_image,
+)
 
 
 def test_a_hanging_read_fails_its_item_and_the_rest_is_labelled(
@@ -25,11 +32,13 @@ def test_a_hanging_read_fails_its_item_and_the_rest_is_labelled(
         queue = store.workers()[0]["queue"]
         items = ["ok00.jpg", "stuck.jpg", *[f"ok{i:02d}.jpg" for i in range(1, 15)],
                  "stuck2.jpg", *[f"ok{i:02d}.jpg" for i in range(15, 30)]]
-        store.create_job("hang", len(items), root=str(tmp_path), queue=queue, top_k=1)
+        store.create_job("hang", items, SHIPPED_CLASSES, root=str(tmp_path), queue=queue,
+                         top_k=1)
         configure(redis_url).send_task(TASK_NAME, args=["hang", 0, items], queue=queue)
         job = wait_for_job(store, "hang", timeout=60)
         # The worker still serves the next job after abandoning the stuck thread.
-        store.create_job("after", 1, root=str(tmp_path), queue=queue, top_k=1)
+        store.create_job("after", ["ok05.jpg"], SHIPPED_CLASSES, root=str(tmp_path),
+                         queue=queue, top_k=1)
         configure(redis_url).send_task(TASK_NAME, args=["after", 0, ["ok05.jpg"]], queue=queue)
         after = wait_for_job(store, "after", timeout=30)
         assert worker.poll() is None
@@ -46,7 +55,8 @@ def test_a_chunk_delivered_too_many_times_fails_its_items_with_a_reason(
 ):
     write_image(tmp_path / "a.jpg", seed=1)
     queue = store.workers()[0]["queue"]
-    store.create_job("poison", 1, root=str(tmp_path), queue=queue, top_k=1)
+    store.create_job("poison", ["a.jpg"], SHIPPED_CLASSES, root=str(tmp_path), queue=queue,
+                     top_k=1)
     for _ in range(MAX_DELIVERIES):  # as if it had crashed the pool process each time
         store.begin_chunk("poison", 0)
     configure(redis_url).send_task(TASK_NAME, args=["poison", 0, ["a.jpg"]], queue=queue)

@@ -12,7 +12,7 @@ import pytest
 
 from labeler.engine import InferenceEngine
 from labeler.imaging import decode_image
-from tests.conftest import cli_env, run_cli, write_image
+from tests.conftest import SHIPPED_CLASSES, cli_env, run_cli, write_image
 
 CORRUPT = {
     "bad/empty.jpg": b"",
@@ -120,7 +120,8 @@ def test_a_task_cannot_read_outside_the_submitted_folder(store, redis_url, worke
     from labeler.protocol import TASK_NAME
 
     queue = store.workers()[0]["queue"]
-    store.create_job("evil", 2, root=str(tmp_path), queue=queue, top_k=1)
+    store.create_job("evil", ["../../etc/passwd", "/etc/hostname"], SHIPPED_CLASSES,
+                     root=str(tmp_path), queue=queue, top_k=1)
     app = configure(redis_url)
     app.send_task(TASK_NAME, args=["evil", 0, ["../../etc/passwd", "/etc/hostname"]],
                   queue=queue)
@@ -165,7 +166,7 @@ def test_workers_read_only_under_allowed_roots(labeler_home, redis_url, store, t
         queue = store.workers()[0]["queue"]
         app = configure(redis_url)
         for job, root, name in (("in", allowed, "a.jpg"), ("out", other, "b.jpg")):
-            store.create_job(job, 1, root=str(root), queue=queue, top_k=1)
+            store.create_job(job, [name], SHIPPED_CLASSES, root=str(root), queue=queue, top_k=1)
             app.send_task(TASK_NAME, args=[job, 0, [name]], queue=queue)
         assert wait_for_job(store, "in", timeout=30).labelled == 1
         assert wait_for_job(store, "out", timeout=30).failed == 1

@@ -83,16 +83,23 @@ ITEMS = [_labelled("a.jpg", "cat", 0.9), _labelled("b.jpg", "dog", 0.4),
          Item("c.jpg", None, "corrupt: bad header"), _labelled("d.jpg", "cat", 0.3)]
 
 
-def test_item_queries_filter_sort_and_page():
-    page = select_items(ITEMS, ItemQuery(sort="confidence"))
+def test_item_queries_filter_sort_and_page(store):
+    store.create_job("q", [i.path for i in ITEMS], ("cat", "dog"), root="/r", queue="q")
+    store.record_chunk("q", {n: i.result for n, i in enumerate(ITEMS) if i.result},
+                       {n: i.error for n, i in enumerate(ITEMS) if i.error})
+
+    def select(query):
+        return select_items(store, "q", query, len(ITEMS))
+
+    page = select(ItemQuery(sort="confidence"))
     assert [r["path"] for r in page["items"]] == ["c.jpg", "d.jpg", "b.jpg", "a.jpg"]
     assert page["labels"] == {"cat": 2, "dog": 1, "failed": 1}
-    review = select_items(ITEMS, ItemQuery(below=0.5))
+    review = select(ItemQuery(below=0.5))
     assert [r["path"] for r in review["items"]] == ["b.jpg", "d.jpg"]
     assert review["needs_review"] == 2
-    cats = select_items(ITEMS, ItemQuery(label="cat", offset=1, limit=1))
+    cats = select(ItemQuery(label="cat", offset=1, limit=1))
     assert cats["matched"] == 2 and [r["path"] for r in cats["items"]] == ["d.jpg"]
-    assert [r["path"] for r in select_items(ITEMS, ItemQuery(label="failed"))["items"]] == [
+    assert [r["path"] for r in select(ItemQuery(label="failed"))["items"]] == [
         "c.jpg"]
 
 

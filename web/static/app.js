@@ -206,7 +206,7 @@ function tile(item) {
     img = document.createElement("img");
     img.loading = "lazy";
     img.alt = item.path;
-    img.src = imageUrl(item.path, 192);
+    img.src = imageUrl(item, 192);
   }
   const name = document.createElement("div");
   name.className = "name";
@@ -227,13 +227,14 @@ function tile(item) {
   return li;
 }
 
-function imageUrl(path, size) {
-  return `/api/jobs/${encodeURIComponent(state.job)}/image?size=${size}&path=${encodeURIComponent(path)}`;
+// By index: the server finds the file at once, even in a job of a million images.
+function imageUrl(item, size) {
+  return `/api/jobs/${encodeURIComponent(state.job)}/image?size=${size}&index=${item.index}`;
 }
 
 function showDetail(item) {
   $("detail-image").hidden = Boolean(item.error);
-  if (!item.error) $("detail-image").src = imageUrl(item.path, 512);
+  if (!item.error) $("detail-image").src = imageUrl(item, 512);
   $("detail-image").alt = item.path;
   $("detail-path").textContent = item.path;
   $("detail-error").hidden = !item.error;

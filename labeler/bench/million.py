@@ -1,0 +1,127 @@
+"""A job of a million images (hard links of a folder, labelled by local workers on a Redis of
+its own), then what a user of such a job waits for: a page of the web page's grid in every
+sort and filter, `labeler results -o`, `submit --resume`, and the Redis memory it all takes."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from labeler.bench.soak import linked_copies
+from labeler.bundle import ModelBundle
+from labeler.context import Context
+from labeler.jobstore import JobProgress
+from labeler.local_workers import stop_local
+from labeler.redis_server import ensure_redis
+from labeler.settings import Settings
+from labeler.waiting import submit_and_wait
+
+
+def bench_million(settings: Settings, folder: Path, bundle: ModelBundle, copies: int,
+                  requests: int = 20, on_progress: Callable[[JobProgress], None] = lambda j: None
+                  ) -> dict:
+    home = Path(tempfile.mkdtemp(prefix="labeler-million-"))
+    ctx = Context(replace(settings, home=home, redis_url=None, worker_idle_exit=0))
+    try:
+        url = ensure_redis(home, "8gb")
+        tree = linked_copies(folder, copies, home / "images")
+        before = ctx.store.redis.info("memory")["used_memory"]
+        started = time.monotonic()
+        job, final = submit_and_wait(ctx, tree, bundle, on_progress=on_progress)
+        labelling = time.monotonic() - started
+        used = ctx.store.redis.info("memory")["used_memory"] - before
+        env = {**os.environ, "LABELER_REDIS_URL": url, "LABELER_HOME": str(home)}
+        return {
+            "images": final.total, "labelled": final.labelled, "failed": final.failed,
+            "labelling_seconds": round(labelling, 1),
+            "images_per_second": round(final.total / labelling, 1),
+            "redis_bytes_per_image": round(used / final.total, 1),
+            "pages": _time_pages(env, job.job_id, bundle.classes, final.done, requests),
+            "results": _time_results(env, job.job_id, home / "results.csv"),
+            "resume_seconds": _time_resume(env, tree, job.job_id),
+        }
+    finally:
+        stop_local(ctx.store, ctx.settings, grace=10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _labeler(*args: str) -> list[str]:
+    return [sys.executable, "-P", "-m", "labeler.cli.main", *args]
+
+
+def _time_pages(env: dict, job_id: str, classes: tuple[str, ...], done: int,
+                requests: int) -> dict:
+    """p50/p95 milliseconds of a page of 50 for each sort and filter the page offers, at
+    random offsets, through a real `labeler serve`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(_labeler("serve", "--port", str(port)), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api/jobs/{job_id}/items?limit=50"
+    rng = random.Random(0)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/api/health")
+        queries = {"path": "", "confidence": "&sort=confidence",
+                   "-confidence": "&sort=-confidence",
+                   "label by path": f"&label={classes[0]}",
+                   "label by confidence": f"&label={classes[0]}&sort=confidence",
+                   "below 0.6 by confidence": "&below=0.6&sort=confidence",
+                   "failed": "&label=failed"}
+        timings = {}
+        for name, query in queries.items():
+            seconds = []
+            for _ in range(requests):
+                offset = rng.randrange(0, max(1, done // 10))
+                clock = time.perf_counter()
+                with urllib.request.urlopen(f"{base}{query}&offset={offset}", timeout=60) as r:
+                    r.read()
+                seconds.append(time.perf_counter() - clock)
+            seconds.sort()
+            timings[name] = {"p50_ms": round(statistics.median(seconds) * 1000, 1),
+                             "p95_ms": round(seconds[int(0.95 * (len(seconds) - 1))] * 1000, 1)}
+        return timings
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _time_results(env: dict, job_id: str, out: Path) -> dict:
+    clock = time.perf_counter()
+    process = subprocess.Popen(_labeler("results", job_id, "-o", str(out)), env=env,
+                               stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - clock
+    rows = sum(1 for _ in out.open()) - 1
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds),
+            "max_resident_mb": round(usage.ru_maxrss / 1024, 1), "exit": status}
+
+
+def _time_resume(env: dict, tree: Path, job_id: str) -> float:
+    clock = time.perf_counter()
+    subprocess.run(_labeler("submit", str(tree), "--resume", job_id, "--no-spawn", "--json"),
+                   env=env, check=True, capture_output=True)
+    return round(time.perf_counter() - clock, 2)
