@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from labeler.imaging import is_image_path
+from labeler.imaging import IMAGE_EXTENSIONS
 
 
-@dataclass(frozen=True)
-class ScannedFile:
+class ScannedFile(NamedTuple):
     path: str  # relative to the scanned root, '/'-separated
     size: int
 
@@ -19,10 +18,13 @@ class ScannedFile:
 def scan_images(root: Path) -> list[ScannedFile]:
     """Image files under `root`, recursively, sorted; other files are ignored.
 
-    Symbolic links are not followed, so a scan never leaves the submitted folder.
+    Symbolic links are not followed, so a scan never leaves the submitted folder. Written for
+    a million files: relative paths by slicing, no per-file objects beyond the result.
     """
     found: list[ScannedFile] = []
-    stack = [str(root)]
+    base = str(root).rstrip(os.sep) + os.sep
+    skip = len(base)
+    stack = [base.rstrip(os.sep) or os.sep]
     while stack:
         folder = stack.pop()
         try:
@@ -32,10 +34,13 @@ def scan_images(root: Path) -> list[ScannedFile]:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
-            elif entry.is_file(follow_symlinks=False) and is_image_path(entry.name):
-                rel = os.path.relpath(entry.path, root).replace(os.sep, "/")
+            elif (name := entry.name)[name.rfind("."):].lower() in IMAGE_EXTENSIONS and \
+                    entry.is_file(follow_symlinks=False):
+                rel = entry.path[skip:]
+                if os.sep != "/":
+                    rel = rel.replace(os.sep, "/")
                 found.append(ScannedFile(rel, entry.stat(follow_symlinks=False).st_size))
-    found.sort(key=lambda f: f.path)
+    found.sort()
     return found
 
 

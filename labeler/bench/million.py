@@ -113,11 +113,26 @@ def _time_results(env: dict, job_id: str, out: Path) -> dict:
     clock = time.perf_counter()
     process = subprocess.Popen(_labeler("results", job_id, "-o", str(out)), env=env,
                                stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _peak_resident_kb(process.pid))
+        time.sleep(0.05)
     seconds = time.perf_counter() - clock
     rows = sum(1 for _ in out.open()) - 1
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds),
-            "max_resident_mb": round(usage.ru_maxrss / 1024, 1), "exit": status}
+            "max_resident_mb": round(peak / 1024, 1), "exit": process.returncode}
+
+
+def _peak_resident_kb(pid: int) -> int:
+    """The process's own peak resident memory (VmHWM): unlike a child's rusage, it does not
+    count the parent's pages the child had between fork and exec."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _time_resume(env: dict, tree: Path, job_id: str) -> float:
