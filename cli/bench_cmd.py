@@ -39,6 +39,10 @@ def _plot_path(_ctx, _param, value: Path | None) -> Path | None:
     return value
 
 
+FOLDER_ARGUMENT = click.argument(
+    "folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+MODEL_OPTION = click.option("--model", type=click.Path(path_type=Path),
+                            help="Model bundle folder.")
 PLOT_OPTION = click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
                            callback=_plot_path, help="Write a PNG chart here.")
 
@@ -56,7 +60,7 @@ def bench() -> None:
 
 
 @bench.command("model")
-@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@MODEL_OPTION
 @click.option("--batch-sizes", default="1,8,32,128,512", show_default=True,
               callback=_batch_list, help="Comma-separated batch sizes to time.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
@@ -126,7 +130,7 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
 @click.argument("folder", required=False,
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--synthetic", type=click.IntRange(1), help="Generate this many 32x32 JPEGs.")
-@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@MODEL_OPTION
 @click.option("--precision", type=click.Choice(("auto", *PRECISIONS)),
               default="auto", show_default=True, help="Variant the workers run.")
 @click.option("--habit", type=click.IntRange(0), default=200, show_default=True,
@@ -206,7 +210,7 @@ def _fault_list(_ctx, _param, value: str) -> tuple[str, ...]:
 
 
 @bench.command("soak")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@FOLDER_ARGUMENT
 @click.option("--copies", type=click.IntRange(1), default=10, show_default=True,
               help="Hard-linked copies of FOLDER's images in the job.")
 @click.option("--every", type=click.FloatRange(0.5), default=5.0, show_default=True,
@@ -218,7 +222,7 @@ def _fault_list(_ctx, _param, value: str) -> tuple[str, ...]:
               help="The first fault once this many images are labelled.")
 @click.option("--max-faults", type=click.IntRange(1), help="Faults at most (default: until "
               "the job is done).")
-@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@MODEL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench_soak_cmd(folder, copies, every, faults, after, max_faults, model, as_json) -> None:
     """One large job on local workers and a Redis of its own, with a fault every few seconds;
@@ -241,12 +245,12 @@ def bench_soak_cmd(folder, copies, every, faults, after, max_faults, model, as_j
 
 
 @bench.command("million")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@FOLDER_ARGUMENT
 @click.option("--copies", type=click.IntRange(1), default=100, show_default=True,
               help="Hard-linked copies of FOLDER's images in the job (100 x 10,000 = 1 M).")
 @click.option("--requests", type=click.IntRange(1), default=20, show_default=True,
               help="Timed page requests per sort and filter.")
-@click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
+@MODEL_OPTION
 def bench_million_cmd(folder, copies, requests, model) -> None:
     """A very large job on local workers and a Redis of its own, then the page's grid in
     every sort and filter, results -o, submit --resume and Redis memory per image."""

@@ -57,7 +57,7 @@ def _preload_cuda_libraries(ort) -> None:
     """Load CUDA and cuDNN from the nvidia-* pip packages (as PyTorch installs them) when
     they are not on the loader path; onnxruntime-gpu 1.21+ knows where to look. A GPU host
     whose libraries are system-wide needs none of it, and a failure here is not fatal: the
-    session then reports what it really runs on."""
+    InferenceSession then reports what it really runs on."""
     preload = getattr(ort, "preload_dlls", None)
     if preload is not None:
         with contextlib.suppress(Exception):

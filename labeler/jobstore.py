@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,41 +62,20 @@ def job_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
-def results_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:results"
+def _job_part(part: str) -> Callable[[str], str]:
+    """The key of one of a job's structures, named `part` (see the table above)."""
+    return lambda job_id: f"{PREFIX}:job:{job_id}:{part}"
 
 
-def stages_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:stages"
-
-
-def batches_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:batches"
-
-
-def paths_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:paths"
-
-
-def models_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:models"
-
-
-def rank_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:rank"
+results_key, paths_key, models_key, rank_key = map(
+    _job_part, ("results", "paths", "models", "rank"))
+stages_key, batches_key, ended_key, attempts_key = map(
+    _job_part, ("stages", "batches", "ended", "attempts"))
 
 
 def bits_key(job_id: str, which: int | str) -> str:
     """Bitmap of the items labelled with class rank `which`, or "failed", or "done"."""
     return f"{PREFIX}:job:{job_id}:bits:{which}"
-
-
-def ended_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:ended"
-
-
-def attempts_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:attempts"
 
 
 def worker_key(name: str) -> str:

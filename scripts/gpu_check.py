@@ -76,11 +76,11 @@ def _bound_rate(engine, chunks, ran_on: str) -> float:
     import onnxruntime as ort
 
     device = "cpu" if ran_on == CPU else "cuda"
-    session = engine.ort_session
-    output = session.get_outputs()[0].name
+    ort_session = engine.ort_session
+    output = ort_session.get_outputs()[0].name
     bindings = []
     for chunk in chunks:
-        binding = session.io_binding()
+        binding = ort_session.io_binding()
         binding.bind_ortvalue_input(engine.input_name,
                                     ort.OrtValue.ortvalue_from_numpy(chunk, device, 0))
         binding.bind_output(output, device)
@@ -88,7 +88,7 @@ def _bound_rate(engine, chunks, ran_on: str) -> float:
 
     def run() -> None:
         for binding in bindings:
-            session.run_with_iobinding(binding)
+            ort_session.run_with_iobinding(binding)
             binding.synchronize_outputs()
 
     return _rate(run, sum(len(c) for c in chunks))

@@ -1,7 +1,7 @@
 """The reference the pipeline is held against: the script a careful user would write instead
-of labeler. A multiprocessing pool, one process per core, each with one ONNX Runtime session
-of one thread on the same model file; Pillow with JPEG draft decoding; batches of 64; the
-labels gathered in the parent. No queue, no Redis, no per-image bookkeeping."""
+of labeler. A multiprocessing pool, one process per core, each with one ONNX Runtime
+InferenceSession of one thread on the same model file; Pillow with JPEG draft decoding;
+batches of 64; the labels gathered in the parent. No queue, no Redis, no per-image bookkeeping."""
 
 from __future__ import annotations
 

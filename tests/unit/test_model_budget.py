@@ -1,5 +1,5 @@
-"""The presets meant for the default model stay inside #3's budget for a 32x32 image:
-at most 1 M parameters and 150 M multiply-adds (with 2 views: a net that can afford a second
+"""The presets meant for the default model stay inside its budget for a 32x32 image: at most
+1 M parameters and 150 M multiply-adds (with 2 views: a net that can afford a second
 look at its mirror image, for every image or for the unsure ones)."""
 
 import pytest
