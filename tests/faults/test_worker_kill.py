@@ -96,7 +96,7 @@ def test_a_rolling_restart_loses_nothing_and_waits_for_no_timeout(
             old = workers.pop(0)
             old.send_signal(signal.SIGTERM)  # Celery's warm shutdown: reserved chunks go back
             workers.append(start_worker(env))
-            old.wait(timeout=30)
+            old.wait(timeout=60)
         job = wait_for_job(store, job_id, timeout=180)
         took = time.monotonic() - started
     finally:
