@@ -8,13 +8,12 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
 from labeler.item_index import CsvFields
 from labeler.jobstore import JobStore
-from labeler.protocol import Item, LabelResult
+from labeler.protocol import LabelResult
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 CSV_HEADER = ["path", "label", "confidence", "error", "margin", "top_k", "model"]
@@ -41,24 +40,6 @@ def item_matches(result: LabelResult | None, label: str | None = None,
     if label and result.label != label:
         return False
     return below is None or result.confidence < below
-
-
-def write_results(items: Iterable[Item], path: str) -> int:
-    """Write (path, result, error) rows to `path` ('-' for stdout); returns the row count."""
-    kind = format_for(path)
-    if path == "-":
-        return write_results_to(items, kind, sys.stdout)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        return write_results_to(items, kind, fh)
-
-
-def write_results_to(items, kind: str, fh: TextIO) -> int:
-    """Write rows as `kind` ('.csv' or '.jsonl') to an open text file; returns the row count."""
-    count = 0
-    for block, rows in iter_result_text(items, kind):
-        fh.write(block)
-        count += rows
-    return count
 
 
 def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple[str, int]]:
