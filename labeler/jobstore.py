@@ -388,9 +388,12 @@ class JobStore:
         """The job's class names and model ids, which stored results refer to by position."""
         return self._tables(job_id)
 
-    def items_at(self, job_id: str, indices: list[int]) -> list[tuple[int, Item | None]]:
-        """The items at these indices, with None for one not finished (or not in the job)."""
-        classes, models = self._tables(job_id)
+    def items_at(self, job_id: str, indices: list[int], models: list[str] | None = None
+                 ) -> list[tuple[int, Item | None]]:
+        """The items at these indices, with None for one not finished (or not in the job);
+        `models` when the caller has read the job's model list already."""
+        if models is None:
+            models = self._tables(job_id)[1]
         pipe = self.redis.pipeline()
         for index in indices:
             pipe.lindex(paths_key(job_id), index)
@@ -434,13 +437,13 @@ class JobStore:
         """How many items match, and those at [offset, offset + limit): `label` a class or
         "failed", `below` labelled items less sure than it, `sort` path, confidence or
         -confidence (failed items, which have none, first when least sure comes first)."""
-        classes, _ = self._tables(job_id)
+        classes, models = self._tables(job_id)
         if label is not None and label != "failed" and label not in classes:
             return 0, []
         if label == "failed" and below is not None:
             return 0, []
         matched, indices = self._select(job_id, classes, label, below, sort, offset, limit)
-        return matched, [(i, item) for i, item in self.items_at(job_id, indices)
+        return matched, [(i, item) for i, item in self.items_at(job_id, indices, models)
                          if item is not None]
 
     def _select(self, job_id, classes, label, below, sort, offset, limit):

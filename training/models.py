@@ -32,7 +32,7 @@ def _normalise(x):
 
 
 def make_baseline(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """The seeds' CNN: three 3x3 convolutions 32-64-64 with max-pooling, dense 64."""
+    """A small plain CNN: three 3x3 convolutions 32-64-64 with max-pooling, dense 64."""
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = layers.Conv2D(32, 3, activation="relu")(x)

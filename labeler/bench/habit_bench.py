@@ -1,4 +1,4 @@
-"""The seeds' habit as a reference: open one image with Pillow, resize it, call Keras
+"""One image at a time as a reference: open one image with Pillow, resize it, call Keras
 `predict` on it alone, repeat. What the pipeline is measured against."""
 
 from __future__ import annotations

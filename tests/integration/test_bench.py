@@ -41,7 +41,7 @@ def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, stor
                ((int(k), v) for k, v in result["batch_sizes"].items())) == 300
     assert {"queue_wait", "decode", "infer", "write"} <= set(result["stage_seconds"])
     assert result["fraction_of_ceiling"] > 0 and result["serial_ceiling"] > 0
-    # The seeds' one-image-at-a-time Keras loop, timed in the same run, is far slower.
+    # The one-image-at-a-time Keras loop, timed in the same run, is far slower.
     assert result["habit"]["images"] == 20 and result["times_habit"] > 1
 
 
