@@ -1,4 +1,4 @@
-"""`labeler submit`, `labeler status`, `labeler results`."""
+"""`labeler submit`, `labeler status`, `labeler results`, `labeler forget`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from labeler import labelstudio
 from labeler.bundle import PRECISIONS, load_bundle
 from labeler.cli.progress import ProgressPrinter, count
 from labeler.context import Context
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from labeler.submit import StartedJob, Submission
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
+RESULT_FORMATS = ("csv", "jsonl", "labelstudio", "labelstudio-config")
 
 
 @click.command()
@@ -181,18 +183,49 @@ def _describe(job: JobProgress, short: bool = False) -> str:
 @click.command()
 @click.argument("job_id")
 @click.option("-o", "--output", default="-", show_default=True,
-              help="File to write (.csv or .jsonl); - for CSV on stdout.")
+              help="File to write (.csv or .jsonl, or any name with --format); - for "
+              "standard output.")
+@click.option("--format", "fmt", type=click.Choice(RESULT_FORMATS),
+              help="csv, jsonl, labelstudio (tasks with predictions to import into Label "
+              "Studio; needs --images) or labelstudio-config (its labelling config). Default: "
+              "from the file name, CSV on standard output.")
+@click.option("--images", "images", metavar="KIND:WHERE",
+              help="With --format labelstudio, where Label Studio loads the images from: "
+              "served:URL (labeler serve's address, started with --cors-origin), "
+              "local-files:DOCUMENT_ROOT (Label Studio's local-files storage) or "
+              "url-prefix:URL (your file server's URL of the job's folder).")
 @click.option("--label", help="Only items with this label, or 'failed' for the failed ones.")
 @click.option("--below", type=click.FloatRange(0, 1),
               help="Only labelled items with a confidence under this (the ones to review).")
-def results(job_id, output, label, below) -> None:
+def results(job_id, output, fmt, images, label, below) -> None:
     """Write the labels (and failures with their reasons) of JOB_ID."""
-    _check_output(output)
+    if fmt is None:
+        _check_output(output)
+    if (fmt == "labelstudio") != bool(images):
+        raise click.UsageError("--images goes with --format labelstudio, and it needs one: "
+                               "served:URL, local-files:DOCUMENT_ROOT or url-prefix:URL")
     ctx = Context()
     ctx.store.require(job_id)
-    count = write_job_results(ctx.store, job_id, output, label, below)
+    if fmt == "labelstudio":
+        tasks = labelstudio.job_tasks(ctx.store, job_id, labelstudio.parse_address(images),
+                                      label, below)
+        count, what = labelstudio.write_tasks(tasks, output), "tasks"
+    elif fmt == "labelstudio-config":
+        classes, _models = ctx.store.tables(job_id)
+        _write_text(labelstudio.labelling_config(classes), output)
+        count, what = len(classes), "choices"
+    else:
+        count, what = write_job_results(ctx.store, job_id, output, label, below,
+                                        kind=f".{fmt}" if fmt else None), "rows"
     if output != "-":
-        click.echo(f"wrote {count:,} rows to {output}", err=True)
+        click.echo(f"wrote {count:,} {what} to {output}", err=True)
+
+
+def _write_text(text: str, output: str) -> None:
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
 
 
 @click.command()

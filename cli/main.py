@@ -59,12 +59,14 @@ def _register() -> None:
         doctor_cmd,
         jobs_cmd,
         model_cmd,
+        review_cmd,
         serve_cmd,
         stop_cmd,
         worker_cmd,
     )
 
     for command in (jobs_cmd.submit, jobs_cmd.status, jobs_cmd.results, jobs_cmd.forget,
+                    review_cmd.reviewed,
                     worker_cmd.worker, model_cmd.train, model_cmd.export, model_cmd.evaluate,
                     model_cmd.score, bench_cmd.bench, doctor_cmd.doctor, serve_cmd.serve,
                     stop_cmd.stop):

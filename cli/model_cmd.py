@@ -28,6 +28,10 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep
                 "wrn16", "transfer")
 
 
+# Fine-tuning a trained model: a tenth of the from-scratch peak, a few passes.
+FINE_TUNE_EPOCHS, FINE_TUNE_LR = 5, 0.02
+
+
 @click.command()
 @click.argument("data")
 @click.option("--preset",
@@ -96,13 +100,23 @@ PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep
               help="ImageNet weights file for --preset transfer (no downloads happen).")
 @click.option("--image-size", type=click.IntRange(32, 512),
               help="Input side in pixels (default 32; 160 for transfer).")
+@click.option("--from", "start_from", type=click.Path(exists=True, file_okay=False),
+              metavar="BUNDLE",
+              help="Fine-tune the Keras model of this bundle (its preset and input size) "
+              f"instead of starting from scratch; a short schedule ({FINE_TUNE_EPOCHS} epochs, "
+              f"peak learning rate {FINE_TUNE_LR}) unless --epochs or --lr are given.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, bias_lr_scale,
           weight_decay, label_smoothing, ema, sam, mixed_precision, teachers, teacher_weight,
           teacher_views, val_fraction, calibration_from, seed, limit, weights, image_size,
-          resume) -> None:
-    """Train a classifier on DATA: an image folder (train/<class>/...), CIFAR-10 python
-    batches, or 'keras' for keras.datasets.cifar10."""
+          start_from, resume) -> None:
+    """Train a classifier on DATA: an image folder (train/<class>/...), a manifest (.csv with
+    path,label columns, as labeler reviewed writes), CIFAR-10 python batches, or 'keras' for
+    keras.datasets.cifar10."""
+    given = _given_on_command_line()
+    if start_from:
+        epochs = epochs if "epochs" in given else FINE_TUNE_EPOCHS
+        lr = lr if "peak_lr" in given else FINE_TUNE_LR
     training = import_extra("labeler.training.train")
     config = training.TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
                          peak_lr=lr, cutout=cutout, cutmix=cutmix, translate=translate,
@@ -113,8 +127,8 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, 
                          teacher_views=teacher_views,
                          val_fraction=val_fraction, calibration_from=calibration_from,
                          seed=seed, limit=limit, weights=weights,
-                         image_size=image_size)
-    summary = training.train(config, out, resume=resume, explicit=_given_on_command_line())
+                         image_size=image_size, start_from=start_from)
+    summary = training.train(config, out, resume=resume, explicit=given)
     click.echo(json.dumps(summary, indent=2))
 
 

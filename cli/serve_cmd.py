@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import click
 
 from labeler.imaging import MAX_FILE_BYTES
@@ -19,7 +21,15 @@ from labeler.imaging import MAX_FILE_BYTES
 @click.option("--top-k", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Classes kept with their probabilities per uploaded image.")
 @click.option("--no-spawn", is_flag=True, help="Never start local workers.")
-def serve(host, port, max_upload_mb, max_files, top_k, no_spawn) -> None:
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              callback=lambda _c, _p, v: [_origin(o) for o in v],
+              help="Let pages from this origin (scheme://host[:port], such as your Label "
+              "Studio's) load images and results; repeat for more. None by default.")
+@click.option("--public-url", metavar="URL",
+              help="This server's address as other machines reach it (behind a proxy or a "
+              "name), used in the Label Studio export's image links instead of the request's.")
+def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
+          public_url) -> None:
     """Web page: upload images or a zip, watch them labelled, review and download."""
     from labeler.web.app import WebConfig
     from labeler.web.server import allowed_hosts, check_port_free, is_loopback
@@ -27,9 +37,11 @@ def serve(host, port, max_upload_mb, max_files, top_k, no_spawn) -> None:
     from labeler.web.uploads import UploadLimits
 
     total = max_upload_mb << 20
+    public_host = (urlsplit(public_url).hostname,) if public_url else ()
     config = WebConfig(limits=UploadLimits(max_files, total, min(MAX_FILE_BYTES, total)),
-                       allowed_hosts=allowed_hosts(host), spawn_workers=not no_spawn,
-                       top_k=top_k)
+                       allowed_hosts=allowed_hosts(host, public_host),
+                       spawn_workers=not no_spawn, top_k=top_k,
+                       cors_origins=cors_origins, public_url=public_url)
     check_port_free(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"labeler web page on http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
@@ -37,3 +49,11 @@ def serve(host, port, max_upload_mb, max_files, top_k, no_spawn) -> None:
         click.echo("warning: not bound to loopback; anyone who can reach this port can upload "
                    "images and read every job's results", err=True)
     run_server(host, port, config)
+
+
+def _origin(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise click.BadParameter(f"{text!r} is not an origin: use scheme://host[:port], such "
+                                 "as http://127.0.0.1:8080")
+    return f"{parts.scheme}://{parts.netloc}"

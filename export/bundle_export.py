@@ -169,7 +169,7 @@ def _training_split(options: ExportOptions, run: dict, size: tuple[int, int]):
     from labeler.datasets import load_dataset, split_validation
 
     config = run.get("state", {}).get("config", {})
-    data = load_dataset(source, "train", size)
+    data = load_dataset(source, "train", size, classes=run.get("classes"))
     return split_validation(data, config.get("val_fraction", 0.1), config.get("seed", 0))
 
 

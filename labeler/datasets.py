@@ -1,4 +1,5 @@
-"""Training data: image folders, the original CIFAR-10 python batches, or keras.datasets.
+"""Training data: image folders, manifests, the original CIFAR-10 python batches, or
+keras.datasets.
 
 Every source becomes `LabelledImages` (uint8 NHWC pixels, integer labels, class names). Image
 folders are decoded with `labeler.imaging.decode_image`, the function the worker uses, and the
@@ -18,6 +19,7 @@ import numpy as np
 
 from labeler.errors import DecodeError, LabelerError
 from labeler.imaging import decode_image, is_image_path
+from labeler.manifest import is_manifest, read_manifest
 from labeler.settings import labeler_home
 
 
@@ -34,17 +36,49 @@ class LabelledImages:
         return LabelledImages(self.pixels[index], self.labels[index], self.classes)
 
 
-def load_dataset(source: str, split: str, size: tuple[int, int] = (32, 32)) -> LabelledImages:
-    """Load `split` ("train" or "test") from an image folder, CIFAR batches, or "keras"."""
+def load_dataset(source: str, split: str, size: tuple[int, int] = (32, 32),
+                 classes: tuple[str, ...] | list[str] | None = None) -> LabelledImages:
+    """Load `split` ("train" or "test") from an image folder, a manifest (`.csv`: every row
+    is in both splits), CIFAR batches, or "keras". With `classes` (a model's, when one is
+    fine-tuned), labels are numbered in that order; the data may use fewer of them."""
+    data = _load(source, split, size)
+    return data if classes is None else in_class_order(data, tuple(classes))
+
+
+def _load(source: str, split: str, size: tuple[int, int]) -> LabelledImages:
     if source == "keras":
         return _load_keras_cifar10(split)
+    if is_manifest(source):
+        return load_manifest_images(source, size)
     path = Path(source)
     if not path.is_dir():
-        raise LabelerError(f"dataset folder not found: {source}")
+        raise LabelerError(f"dataset not found: {source} (an image folder or a .csv manifest)")
     if (path / "data_batch_1").exists() or (path / "cifar-10-batches-py").is_dir():
         return _load_cifar_batches(path, split)
     folder = path / split if (path / split).is_dir() else path
     return load_image_folder(folder, size)
+
+
+def in_class_order(data: LabelledImages, classes: tuple[str, ...]) -> LabelledImages:
+    unknown = sorted(set(data.classes) - set(classes))
+    if unknown:
+        raise LabelerError(f"labels {', '.join(unknown)} are not among the model's classes "
+                           f"({', '.join(classes)})")
+    position = np.array([classes.index(name) for name in data.classes], dtype=np.int32)
+    return LabelledImages(data.pixels, position[data.labels], classes)
+
+
+def load_manifest_images(manifest: str, size: tuple[int, int]) -> LabelledImages:
+    """The images a manifest lists; class names are its sorted labels. An image that does
+    not decode is left out with its reason printed, as for folders."""
+    rows = read_manifest(manifest)
+    classes = tuple(sorted({label for _path, label in rows}))
+    missing = [path for path, _label in rows if not os.path.isfile(path)]
+    if missing:
+        raise LabelerError(f"{len(missing):,} images of {manifest} do not exist, such as "
+                           f"{missing[0]} (relative paths are read from the manifest's folder)")
+    files = [(path, classes.index(label)) for path, label in rows]
+    return _decoded_with_cache(Path(manifest).stem, files, size, classes)
 
 
 def load_image_folder(folder: Path, size: tuple[int, int]) -> LabelledImages:
@@ -58,7 +92,12 @@ def load_image_folder(folder: Path, size: tuple[int, int]) -> LabelledImages:
             files += [(os.path.join(root, n), index) for n in sorted(names) if is_image_path(n)]
     if not files:
         raise LabelerError(f"no images under {folder}")
-    cache = _cache_path(folder, files, size)
+    return _decoded_with_cache(folder.name, files, size, classes)
+
+
+def _decoded_with_cache(name: str, files: list[tuple[str, int]], size: tuple[int, int],
+                        classes: tuple[str, ...]) -> LabelledImages:
+    cache = _cache_path(name, files, size)
     if cache.exists():
         with np.load(cache, allow_pickle=False) as saved:
             return LabelledImages(saved["pixels"], saved["labels"], classes)
@@ -83,12 +122,12 @@ def _decode_all(files: list[tuple[str, int]], size: tuple[int, int]):
     return pixels, labels
 
 
-def _cache_path(folder: Path, files: list[tuple[str, int]], size: tuple[int, int]) -> Path:
+def _cache_path(name: str, files: list[tuple[str, int]], size: tuple[int, int]) -> Path:
     digest = hashlib.sha256(repr(size).encode())
     for path, label in files:
         stat = os.stat(path)
         digest.update(f"{path}\0{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return labeler_home() / "cache" / "datasets" / f"{folder.name}-{digest.hexdigest()[:16]}.npz"
+    return labeler_home() / "cache" / "datasets" / f"{name}-{digest.hexdigest()[:16]}.npz"
 
 
 CIFAR10_CLASSES = (

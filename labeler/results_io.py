@@ -104,9 +104,10 @@ def job_result_text(store: JobStore, job_id: str, kind: str, label: str | None =
 
 
 def write_job_results(store: JobStore, job_id: str, path: str, label: str | None = None,
-                      below: float | None = None) -> int:
-    """Write a job's results to `path` ('-' for CSV on stdout); returns the row count."""
-    kind = format_for(path)
+                      below: float | None = None, kind: str | None = None) -> int:
+    """Write a job's results to `path` ('-' for standard output) as `kind` (".csv" or
+    ".jsonl"; default: from the file name); returns the row count."""
+    kind = kind or format_for(path)
     with (contextlib.nullcontext(sys.stdout) if path == "-" else
           open(path, "w", newline="", encoding="utf-8")) as fh:
         count = 0

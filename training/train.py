@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from labeler.datasets import LabelledImages, load_dataset, split_validation
+from labeler.datasets import LabelledImages, in_class_order, load_dataset, split_validation
 from labeler.durations import format_seconds
 from labeler.errors import LabelerError
 from labeler.metrics import calibrate
@@ -31,6 +31,13 @@ from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
 from labeler.training.distill import check_teachers_split, make_teach
 from labeler.training.feed import AdvanceEpoch, without_autotune
+from labeler.training.fine_tune import (
+    StartingPoint,
+    classes_for,
+    data_record,
+    starting_model,
+    starting_point,
+)
 from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.models import PRESETS, init_identity, init_whitening
@@ -65,6 +72,7 @@ class TrainConfig:
     weights: str | None = None  # ImageNet weights file for the transfer preset
     image_size: int | None = None  # default: 32, or 160 for transfer
     limit: int | None = None  # use only this many training images (smoke tests)
+    start_from: str | None = None  # a bundle whose Keras model is fine-tuned instead
 
     @property
     def max_shift(self) -> int:
@@ -157,13 +165,19 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         borrowed_calibration(config.calibration_from)  # refuses early when there is none
     if config.teacher_views and not config.teachers:
         raise LabelerError("--teacher-views needs --teacher: the models that judge the views")
+    start = starting_point(config.start_from) if config.start_from else None
+    if start:
+        config.preset = start.preset or config.preset
+        config.image_size = start.bundle.height
     data = load_dataset(config.data, "train", config.input_size)
+    if start:
+        data = in_class_order(data, classes_for(start, data.classes))
     train_set, val_set = split_validation(data, config.val_fraction, config.seed)
     if config.limit:
         train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
     keras.utils.set_random_seed(config.seed)
     with compute_policy("mixed_bfloat16" if config.mixed_precision else "float32"):
-        return _train(config, run_dir, resume, data, train_set, val_set)
+        return _train(config, run_dir, resume, data, train_set, val_set, start)
 
 
 @contextmanager
@@ -179,9 +193,11 @@ def compute_policy(name: str):
 
 
 def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImages,
-           train_set: LabelledImages, val_set: LabelledImages) -> dict:
+           train_set: LabelledImages, val_set: LabelledImages,
+           start: StartingPoint | None) -> dict:
     check_teachers_split(config.teachers, config.seed, config.val_fraction)
-    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume)
+    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume,
+                                            start)
     views = teacher_views(
         config.teachers, train_set.pixels, data.classes, config.teacher_views, config.seed,
         config.max_shift, config.cutout, run_dir / "teacher-views.npy",
@@ -207,7 +223,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImage
                        AdvanceEpoch(batches), KeepFreedMemory()],
             verbose=1 if sys.stdout.isatty() else 2,
         )
-    return _finish(model, config, run_dir, val_set, history, time.time() - started)
+    record = {**data_record(config.data), "images": len(train_set),
+              **({"fine_tuned_from": start.record()} if start else {})}
+    return _finish(model, config, run_dir, val_set, history, time.time() - started, record)
 
 
 def _resumed_config(saved: dict, given: TrainConfig,
@@ -225,7 +243,7 @@ def _resumed_config(saved: dict, given: TrainConfig,
 
 
 def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
-                     train_pixels: np.ndarray, resume: bool):
+                     train_pixels: np.ndarray, resume: bool, start: StartingPoint | None):
     last = run_dir / "last.keras"
     if resume and last.exists():
         state = json.loads((run_dir / "state.json").read_text())
@@ -234,10 +252,13 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
                 state["history"])
     if config.preset not in PRESETS:
         raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
-    model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes),
-                                   **_preset_options(config))
-    init_whitening(model, train_pixels)
-    init_identity(model)
+    if start:
+        model = starting_model(start, data.classes)
+    else:
+        model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes),
+                                       **_preset_options(config))
+        init_whitening(model, train_pixels)
+        init_identity(model)
     model = _with_sam(model, config)
     compile_for_training(model, config)
     _write_json(run_dir / "classes.json", list(data.classes))
@@ -272,7 +293,7 @@ def compile_for_training(model: keras.Model, config: TrainConfig) -> None:
 
 
 def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
-            history: dict, seconds: float) -> dict:
+            history: dict, seconds: float, record: dict) -> dict:
     if config.mixed_precision or config.sam:
         model = float32_copy(model, config.preset)
     model.save(run_dir / "model.keras")
@@ -291,6 +312,7 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
         "train_seconds_this_session": round(seconds, 1),
         # Across sessions; runs from before epoch times were recorded have none.
         "train_seconds_all_epochs": round(sum(history.get("epoch_seconds", [])), 1),
+        **record,
         **calibration,
     }
     _write_json(run_dir / "summary.json", summary)

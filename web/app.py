@@ -8,12 +8,10 @@ only send after a CORS preflight this app never grants (stops cross-site uploads
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import quote
 
 import redis
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -26,9 +24,10 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from labeler import __version__
+from labeler import __version__, labelstudio
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.context import Context
 from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
@@ -38,7 +37,6 @@ from labeler.jobstore import JobState
 from labeler.local_workers import WorkerSupply
 from labeler.results_io import job_result_text
 from labeler.scan import is_inside, resolve_inside
-from labeler.web import labelstudio
 from labeler.web.queries import SORTS, ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 
@@ -53,6 +51,11 @@ class WebConfig:
     allowed_hosts: list[str] = field(default_factory=lambda: list(LOOPBACK_HOSTS))
     spawn_workers: bool = True
     top_k: int = 5
+    # Origins (such as a Label Studio's) whose pages may read images and results; none by
+    # default. Never the uploads: the X-Labeler header stays refused to every other origin.
+    cors_origins: list[str] = field(default_factory=list)
+    # This server's address as other machines' browsers reach it, for links in exports.
+    public_url: str | None = None
 
 
 def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> FastAPI:
@@ -61,6 +64,9 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
     app = FastAPI(title="labeler", version=__version__, docs_url=None, redoc_url=None,
                   description="Label images with the labeler pipeline: submit, follow, review.")
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.allowed_hosts)
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins,
+                           allow_methods=["GET", "HEAD"], allow_credentials=False)
     api = JobsApi(ctx, config)
 
     @app.middleware("http")
@@ -206,21 +212,26 @@ class JobsApi:
         return StreamingResponse((text for text, _ in blocks), media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'})
 
-    def label_studio(self, job_id: str, request: Request) -> Response:
-        job = self._job(job_id)
-        base = str(request.base_url).rstrip("/")
-
-        def image_url(path: str) -> str:
-            return f"{base}/api/jobs/{job_id}/image?size=2048&path={quote(path)}"
-
-        tasks = labelstudio.prediction_tasks(self.ctx.store.iter_items(job_id), image_url,
-                                             job.record.get("model", ""))
-        return Response(json.dumps(tasks, indent=1), media_type="application/json", headers={
+    def label_studio(self, job_id: str, request: Request,
+                     images: str = Query("served", description="served, served:URL, "
+                                         "local-files:DOCUMENT_ROOT or url-prefix:URL")
+                     ) -> Response:
+        self._job(job_id)
+        base = self.config.public_url or str(request.base_url)
+        try:
+            address = labelstudio.parse_address(images, served_base=base.rstrip("/"))
+            # An address that cannot name the images fails here, before the response starts.
+            next(labelstudio.job_tasks(self.ctx.store, job_id, address), None)
+        except LabelerError as exc:
+            raise HTTPException(422, str(exc)) from None
+        body = labelstudio.tasks_json(labelstudio.job_tasks(self.ctx.store, job_id, address))
+        return StreamingResponse(body, media_type="application/json", headers={
             "Content-Disposition": f'attachment; filename="{job_id}-labelstudio.json"'})
 
     def label_studio_config(self, job_id: str) -> str:
         self._job(job_id)
-        return labelstudio.labelling_config(self.bundle.classes)
+        classes, _models = self.ctx.store.tables(job_id)
+        return labelstudio.labelling_config(classes or self.bundle.classes)
 
     def _job(self, job_id: str):
         return self.ctx.store.require(job_id)

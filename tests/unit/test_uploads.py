@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from labeler.labelstudio import ImageAddress, job_tasks, labelling_config
 from labeler.protocol import Item, LabelResult
-from labeler.web.labelstudio import labelling_config, prediction_tasks
 from labeler.web.queries import ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, safe_relative_name, save_uploads
 
@@ -103,11 +103,17 @@ def test_item_queries_filter_sort_and_page(store):
         "c.jpg"]
 
 
-def test_label_studio_tasks_match_the_config():
-    tasks = prediction_tasks(ITEMS, lambda p: f"http://h/{p}", "m1")
+def test_label_studio_tasks_match_the_config(store):
+    store.create_job("ls", [i.path for i in ITEMS], ("cat", "dog"), root="/r", queue="q")
+    store.record_chunk("ls", {n: i.result for n, i in enumerate(ITEMS) if i.result},
+                       {n: i.error for n, i in enumerate(ITEMS) if i.error})
+    tasks = list(job_tasks(store, "ls", ImageAddress("served", "http://h:1/")))
     assert tasks[0]["predictions"][0]["result"][0]["value"] == {"choices": ["cat"]}
-    assert tasks[0]["predictions"][0]["model_version"] == "m1"
+    assert tasks[0]["predictions"][0]["model_version"] == ITEMS[0].result.model
+    assert tasks[0]["data"]["image"] == "http://h:1/api/jobs/ls/image?index=0&size=2048"
     assert tasks[2]["predictions"] == [] and tasks[2]["data"]["error"].startswith("corrupt")
+    assert [t["data"]["path"] for t in job_tasks(store, "ls", ImageAddress("served", "http://h"),
+                                                below=0.5)] == ["b.jpg", "d.jpg"]
     config = ElementTree.fromstring(labelling_config(["cat", 'dog "x" <y>']))
     assert [c.get("value") for c in config.iter("Choice")] == ["cat", 'dog "x" <y>']
     assert config.find("Choices").get("toName") == config.find("Image").get("name") == "image"

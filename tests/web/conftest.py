@@ -67,9 +67,9 @@ def multipart(files: list[tuple[str, bytes]], **fields: str) -> tuple[bytes, str
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def start_server(*args: str) -> WebServer:
+def start_server(*args: str, port: int | None = None) -> WebServer:
     home = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))
-    port = _free_port()
+    port = port or _free_port()
     env = cli_env(home, LABELER_WORKER_IDLE_EXIT="5")
     process = subprocess.Popen(
         [sys.executable, "-m", "labeler.cli.main", "serve", "--port", str(port), *args],

@@ -57,6 +57,10 @@ def test_upload_labels_every_image_and_names_the_bad_ones(web):
     assert status == 200 and image[:2] == b"\xff\xd8"
     status, config = web.get(f"/api/jobs/{body['job']}/labelstudio-config.xml")
     assert b'<Choice value="airplane"/>' in config
+    served_elsewhere = web.get_json(f"/api/jobs/{body['job']}/labelstudio.json"
+                                    "?images=url-prefix:https://files.example/photos")
+    assert served_elsewhere[1]["data"]["image"].startswith("https://files.example/photos/")
+    assert web.get(f"/api/jobs/{body['job']}/labelstudio.json?images=ftp:x")[0] == 422
 
 
 def test_filters_for_label_and_needs_review(web):

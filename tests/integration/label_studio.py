@@ -1,0 +1,101 @@
+"""A real Label Studio for the tests: installed from the package index into a venv of its own
+(kept under ~/.cache between runs), started on loopback with a known user and API token, and
+spoken to through its REST API as a user's scripts would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import _free_port
+
+REQUIREMENT = "label-studio>=1.23,<1.24"
+VENV = Path(os.environ.get("LABELER_TEST_CACHE", Path.home() / ".cache" / "labeler-tests")) / \
+    "label-studio-1.23"
+EMAIL, PASSWORD, TOKEN = "reviewer@example.com", "review-pass-1", "labeler-test-token-1"
+
+
+def installed() -> Path:
+    """The label-studio program, installed on first use (a few minutes, about 1 GB)."""
+    program = VENV / "bin" / "label-studio"
+    if not program.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", REQUIREMENT], check=True,
+                       stdout=subprocess.DEVNULL)
+    return program
+
+
+@dataclass
+class LabelStudio:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def call(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                text = response.read()
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from None
+        return json.loads(text) if text else None
+
+    def create_project(self, title: str, config: str) -> int:
+        return self.call("POST", "/api/projects", {"title": title, "label_config": config})["id"]
+
+    def add_local_storage(self, project: int, folder: Path) -> None:
+        """Label Studio serves /data/local-files/ only under a local storage of the project."""
+        self.call("POST", "/api/storages/localfiles",
+                  {"project": project, "path": str(folder), "title": folder.name,
+                   "use_blob_urls": True})
+
+    def import_tasks(self, project: int, tasks: list) -> dict:
+        return self.call("POST", f"/api/projects/{project}/import", tasks)
+
+    def tasks(self, project: int) -> list[dict]:
+        return self.call("GET", f"/api/tasks?project={project}&page_size=10000&fields=all")["tasks"]
+
+    def annotate(self, task: int, label: str) -> None:
+        self.call("POST", f"/api/tasks/{task}/annotations", {"lead_time": 1.5, "result": [
+            {"from_name": "choice", "to_name": "image", "type": "choices",
+             "value": {"choices": [label]}}]})
+
+    def export(self, project: int) -> list[dict]:
+        return self.call("GET", f"/api/projects/{project}/export?exportType=JSON"
+                                "&download_all_tasks=true")
+
+
+def start(data_dir: Path, document_root: Path) -> LabelStudio:
+    port = _free_port()
+    env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
+           "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
+           "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false"}
+    log = data_dir / "label-studio.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(installed()), "start", "--no-browser", "--port", str(port),
+             "--host", f"http://127.0.0.1:{port}", "--data-dir", str(data_dir),
+             "--username", EMAIL, "--password", PASSWORD, "--user-token", TOKEN,
+             "--enable-legacy-api-token"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    studio = LabelStudio(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 300  # the first start migrates its database
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"label-studio exited: {log.read_text()[-3000:]}")
+        try:
+            studio.call("GET", "/api/projects")
+            return studio
+        except (OSError, AssertionError):
+            time.sleep(1)
+    raise TimeoutError(f"label-studio did not answer: {log.read_text()[-3000:]}")
