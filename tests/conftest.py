@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from labeler.settings import DEFAULT_BUNDLE
 REPO = Path(__file__).resolve().parent.parent
 # The shipped model's classes: jobs made by hand for the test worker must name them.
 SHIPPED_CLASSES = load_bundle(DEFAULT_BUNDLE).classes
+CIFAR_TEST = REPO.parent / "shared" / "datasets" / "cifar10-jpeg" / "test.tar.gz"
 
 
 @pytest.fixture(scope="package")
@@ -117,6 +119,34 @@ def write_image(path: Path, seed: int, size=(32, 32), fmt: str | None = None, mo
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels, "RGB").convert(mode).save(path, format=fmt)
     return path
+
+
+def cifar_test_images(folder: Path, count: int) -> None:
+    """`count` CIFAR-10 test JPEGs, as many of each class, in class folders (the sample
+    images, copied under other names, where the dataset is not beside the checkout)."""
+    if not CIFAR_TEST.is_file():
+        samples = sorted((REPO / "examples" / "images").rglob("*.jpg"))
+        for n in range(count):
+            source = samples[n % len(samples)]
+            target = folder / source.parent.name / f"{n:04d}.jpg"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        return
+    per_class: dict[str, int] = {}
+    with tarfile.open(CIFAR_TEST) as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if not member.isfile() or len(parts) < 2:
+                continue
+            label = parts[-2]
+            if per_class.get(label, 0) >= count // 10:
+                continue
+            per_class[label] = per_class.get(label, 0) + 1
+            target = folder / label / parts[-1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(member).read())
+            if sum(per_class.values()) == count:
+                return
 
 
 def _free_port() -> int:

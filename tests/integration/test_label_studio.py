@@ -12,8 +12,6 @@ import csv
 import json
 import os
 import random
-import shutil
-import tarfile
 import urllib.request
 from pathlib import Path
 
@@ -21,52 +19,23 @@ import pytest
 
 from labeler.bundle import load_bundle
 from labeler.settings import DEFAULT_BUNDLE
-from tests.conftest import REPO, _free_port, cli_env, run_cli
+from tests.conftest import _free_port, cifar_test_images, cli_env, run_cli
 from tests.integration import label_studio
 from tests.web.conftest import start_server, stop_server
 from tests.web.test_browser import CHROMIUM_ARGS, chromium_path
 
-pytestmark = pytest.mark.train  # the loop ends by fine-tuning a bundle
+pytestmark = [pytest.mark.slow, pytest.mark.train]  # the loop ends by fine-tuning
 
 IMAGES, CHANGED = 200, 20
-CIFAR_TEST = REPO.parent / "shared" / "datasets" / "cifar10-jpeg" / "test.tar.gz"
 # Set to a path to refresh docs/label-studio.png from this test.
 SCREENSHOT = os.environ.get("LABELER_LS_SCREENSHOT")
-
-
-def cifar_images(folder: Path, count: int) -> None:
-    """`count` CIFAR-10 test JPEGs, as many of each class, in class folders (the sample
-    images, copied under other names, where the dataset is not beside the checkout)."""
-    if not CIFAR_TEST.is_file():
-        samples = sorted((REPO / "examples" / "images").rglob("*.jpg"))
-        for n in range(count):
-            source = samples[n % len(samples)]
-            target = folder / source.parent.name / f"{n:04d}.jpg"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        return
-    per_class: dict[str, int] = {}
-    with tarfile.open(CIFAR_TEST) as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if not member.isfile() or len(parts) < 2:
-                continue
-            label = parts[-2]
-            if per_class.get(label, 0) >= count // 10:
-                continue
-            per_class[label] = per_class.get(label, 0) + 1
-            target = folder / label / parts[-1]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(tar.extractfile(member).read())
-            if sum(per_class.values()) == count:
-                return
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("review")
     (root / "documents" / "photos").mkdir(parents=True)
-    cifar_images(root / "documents" / "photos", IMAGES)
+    cifar_test_images(root / "documents" / "photos", IMAGES)
     (root / "studio").mkdir()
     return root
 

@@ -26,7 +26,7 @@ def chromium_path() -> str:
         if found := shutil.which(name):
             return found
     pytest.fail("no Chromium: install Debian's (apt-get install chromium) or run "
-                "tests/web/install-chromium.sh")
+                "tests/install-tools.sh")
 
 
 @pytest.fixture
