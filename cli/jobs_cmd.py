@@ -204,11 +204,11 @@ def results(job_id, output, fmt, images, label, below) -> None:
     if (fmt == "labelstudio") != bool(images):
         raise click.UsageError("--images goes with --format labelstudio, and it needs one: "
                                "served:URL, local-files:DOCUMENT_ROOT or url-prefix:URL")
+    address = labelstudio.parse_address(images) if images else None
     ctx = Context()
     ctx.store.require(job_id)
-    if fmt == "labelstudio":
-        tasks = labelstudio.job_tasks(ctx.store, job_id, labelstudio.parse_address(images),
-                                      label, below)
+    if address:
+        tasks = labelstudio.job_tasks(ctx.store, job_id, address, label, below)
         count, what = labelstudio.write_tasks(tasks, output), "tasks"
     elif fmt == "labelstudio-config":
         classes, _models = ctx.store.tables(job_id)

@@ -108,3 +108,24 @@ def test_output_without_wait_is_a_usage_error(labeler_home, tmp_path):
     err = _one_line_error(run_cli(["submit", str(tmp_path), "-o", "x.csv"],
                                   cli_env(labeler_home)), 2)
     assert "--wait" in err
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["serve", "--cors-origin", "label-studio:8080"], 2, "not an origin"),
+    (["results", "some-job", "--format", "labelstudio"], 2, "--images"),
+    (["results", "some-job", "--images", "served:http://h"], 2, "--format labelstudio"),
+    (["results", "some-job", "--format", "labelstudio", "--images", "s3:bucket"], 1,
+     "cannot read image address"),
+])
+def test_label_studio_options_that_cannot_work_are_one_line(labeler_home, redis_url, args, code,
+                                                            says):
+    err = _one_line_error(run_cli(args, cli_env(labeler_home, redis_url)), code)
+    assert says in err
+
+
+def test_reviewed_refuses_an_export_that_is_not_labelers_tasks(labeler_home, tmp_path):
+    export = tmp_path / "export.json"
+    export.write_text('[{"id": 1, "data": {"image": "x.jpg"}, "annotations": []}]')
+    err = _one_line_error(run_cli(["reviewed", str(export), "-o", str(tmp_path / "m.csv")],
+                                  cli_env(labeler_home)), 1)
+    assert "data.path" in err and not (tmp_path / "m.csv").exists()
