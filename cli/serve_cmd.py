@@ -25,7 +25,7 @@ from labeler.imaging import MAX_FILE_BYTES
               callback=lambda _c, _p, v: [_origin(o) for o in v],
               help="Let pages from this origin (scheme://host[:port], such as your Label "
               "Studio's) load images and results; repeat for more. None by default.")
-@click.option("--public-url", metavar="URL",
+@click.option("--public-url", metavar="URL", callback=lambda _c, _p, v: v and _public_url(v),
               help="This server's address as other machines reach it (behind a proxy or a "
               "name), used in the Label Studio export's image links instead of the request's.")
 def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
@@ -57,3 +57,10 @@ def _origin(text: str) -> str:
         raise click.BadParameter(f"{text!r} is not an origin: use scheme://host[:port], such "
                                  "as http://127.0.0.1:8080")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _public_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{text!r} is not a URL: use http(s)://host[:port][/path]")
+    return text.rstrip("/")

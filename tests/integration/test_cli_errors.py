@@ -112,6 +112,7 @@ def test_output_without_wait_is_a_usage_error(labeler_home, tmp_path):
 
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["serve", "--cors-origin", "label-studio:8080"], 2, "not an origin"),
+    (["serve", "--public-url", "labeler.lan:8000"], 2, "not a URL"),
     (["results", "some-job", "--format", "labelstudio"], 2, "--images"),
     (["results", "some-job", "--images", "served:http://h"], 2, "--format labelstudio"),
     (["results", "some-job", "--format", "labelstudio", "--images", "s3:bucket"], 1,
