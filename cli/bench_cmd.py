@@ -138,9 +138,12 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
                    "(needs the [train] extra; 0: skip).")
 @click.option("--copies", type=click.IntRange(1), default=1, show_default=True,
               help="Label this many hard-linked copies of FOLDER's images (a larger job).")
+@click.option("--rounds", type=click.IntRange(1), default=1, show_default=True,
+              help="Run the pipeline and the plain script in turn this many times and report "
+              "the round with the median ratio (a noisy machine drifts between runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @PLOT_OPTION
-def bench_pipeline_cmd(folder, synthetic, model, precision, habit, copies, as_json,
+def bench_pipeline_cmd(folder, synthetic, model, precision, habit, copies, rounds, as_json,
                        plot) -> None:
     """Submit-to-done images/s through Redis and warm workers, with the time per stage,
     beside a plain multiprocessing script on the same files and model file."""
@@ -162,7 +165,7 @@ def bench_pipeline_cmd(folder, synthetic, model, precision, habit, copies, as_js
     printer = ProgressPrinter()
     try:
         result = bench_pipeline(ctx, folder, bundle, precision, on_progress=printer.update,
-                                habit_images=habit)
+                                habit_images=habit, rounds=rounds)
     finally:
         for path in made:
             shutil.rmtree(path, ignore_errors=True)
@@ -189,6 +192,10 @@ def _render_pipeline(result: dict) -> None:
                f"({plain['processes']} processes, batches of 64): "
                f"{plain['images_per_second']:,.0f} images/s; the pipeline is "
                f"{result['times_plain_script']:.2f}x that")
+    if len(result["rounds"]) > 1:
+        click.echo("each round, pipeline ÷ plain script: " + ", ".join(
+            f"{r['images_per_second']:,.0f}/{r['plain_script_images_per_second']:,.0f} = "
+            f"{r['times_plain_script']:.2f}" for r in result["rounds"]) + " (the median shown)")
     click.echo(f"enqueue: {result['enqueue_images_per_second']:,.0f} images/s")
     if result["habit"]:
         click.echo(f"one image at a time (Pillow + Keras predict): "

@@ -112,9 +112,13 @@ def _read_bytes(source: str | Path | bytes) -> bytes:
     else:
         try:
             with open(source, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
+                size = os.fstat(fh.fileno()).st_size
+                if size > MAX_FILE_BYTES:
                     raise DecodeError("too-large", f"file over {MAX_FILE_BYTES // 2**20} MiB")
-                data = fh.read(MAX_FILE_BYTES + 1)
+                # Sized to the file: read(n) allocates n bytes first, and n = the 64 MiB limit
+                # cost a map and unmap per image (55 us of a 250 us thumbnail). A size of 0 is
+                # a pipe or a special file: read up to the limit.
+                data = fh.read((size or MAX_FILE_BYTES) + 1)
         except FileNotFoundError:
             raise DecodeError("missing", "file not found") from None
         except IsADirectoryError:

@@ -106,6 +106,11 @@ def _config(folder: Path, socket_path: Path, maxmemory: str) -> str:
         "maxmemory-policy noeviction",
         "save 900 1 300 100 60 10000",
         "protected-mode yes",
+        # A job's results are a list filled in place (LSET). Redis 6.2 never splits a list
+        # node on LSET, so nodes sized by bytes (the default, 8 kB) filled with empty
+        # placeholders grow to hundreds of kB and each LSET moves them: 24 us a result
+        # against 4.6 us with nodes of at most 128 entries, for the same memory.
+        "list-max-ziplist-size 128",
         "",
     ])
 
