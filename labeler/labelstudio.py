@@ -70,13 +70,21 @@ class ImageAddress:
                     f"&size={SERVED_IMAGE_SIDE}")
         if self.kind == "url-prefix":
             return f"{self.base.rstrip('/')}/{quote(path)}"
-        full = os.path.normpath(os.path.join(folder, path))
+        relative = self._under_root(os.path.normpath(os.path.join(folder, path)))
+        return f"/data/local-files/?d={quote(PurePosixPath(relative).as_posix())}"
+
+    def check_folder(self, folder: str) -> None:
+        """Refuse a job whose folder these addresses cannot name (before any task is made)."""
+        if self.kind == "local-files":
+            self._under_root(os.path.normpath(folder))
+
+    def _under_root(self, full: str) -> str:
         relative = os.path.relpath(full, self.base)
-        if relative.startswith(".."):
+        if relative == ".." or relative.startswith("../"):
             raise LabelerError(
                 f"{full} is outside the local-files document root {self.base}: set Label "
                 "Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT to a folder above the job's")
-        return f"/data/local-files/?d={quote(PurePosixPath(relative).as_posix())}"
+        return relative
 
 
 def parse_address(text: str, served_base: str | None = None) -> ImageAddress:

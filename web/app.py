@@ -216,12 +216,12 @@ class JobsApi:
                      images: str = Query("served", description="served, served:URL, "
                                          "local-files:DOCUMENT_ROOT or url-prefix:URL")
                      ) -> Response:
-        self._job(job_id)
+        job = self._job(job_id)
         base = self.config.public_url or str(request.base_url)
         try:
             address = labelstudio.parse_address(images, served_base=base.rstrip("/"))
             # An address that cannot name the images fails here, before the response starts.
-            next(labelstudio.job_tasks(self.ctx.store, job_id, address), None)
+            address.check_folder(job.record.get("root", ""))
         except LabelerError as exc:
             raise HTTPException(422, str(exc)) from None
         body = labelstudio.tasks_json(labelstudio.job_tasks(self.ctx.store, job_id, address))

@@ -61,6 +61,8 @@ def test_upload_labels_every_image_and_names_the_bad_ones(web):
                                     "?images=url-prefix:https://files.example/photos")
     assert served_elsewhere[1]["data"]["image"].startswith("https://files.example/photos/")
     assert web.get(f"/api/jobs/{body['job']}/labelstudio.json?images=ftp:x")[0] == 422
+    outside = f"/api/jobs/{body['job']}/labelstudio.json?images=local-files:/nonexistent-root"
+    assert web.get(outside)[0] == 422
 
 
 def test_filters_for_label_and_needs_review(web):
