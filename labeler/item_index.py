@@ -35,6 +35,24 @@ def set_bits(bitmap: bytes) -> np.ndarray:
     return np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8)))
 
 
+def bit_runs(indices, gap: int = 64) -> list[tuple[int, bytes]]:
+    """The bytes of a bitmap with `indices` set, as (first byte, bytes) runs to merge into a
+    Redis bitmap: a chunk's items are mostly consecutive, so a chunk is a few dozen bytes
+    instead of a command argument per item. A run ends where more than `gap` bytes would
+    hold no index, so scattered indices stay small."""
+    found = np.unique(np.asarray(indices, dtype=np.int64))
+    if not len(found):
+        return []
+    breaks = np.flatnonzero(np.diff(found >> 3) > gap) + 1
+    runs = []
+    for part in np.split(found, breaks):
+        first = int(part[0] >> 3)
+        bits = np.zeros((int(part[-1] >> 3) - first + 1) * 8, dtype=np.uint8)
+        bits[part - first * 8] = 1
+        runs.append((first, np.packbits(bits).tobytes()))
+    return runs
+
+
 class ConfidenceOrder:
     """All items in one order, failed first, then by (confidence, class rank, index), paged
     without reading the classes' ranges in full. With `below`, only the labelled items less
@@ -126,7 +144,8 @@ SEPARATOR = "\x1f"
 
 
 def encode_result(result: LabelResult, model: int) -> str:
-    top_k = ";".join(f"{label.replace(';', chr(0x1e))}:{p}" for label, p in result.top_k)
+    top_k = ";".join([f"{label}:{p}" if ";" not in label else
+                      f"{label.replace(';', chr(0x1e))}:{p}" for label, p in result.top_k])
     return f"{model}{SEPARATOR}{result.margin}{SEPARATOR}{top_k}"
 
 

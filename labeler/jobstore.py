@@ -39,6 +39,7 @@ from labeler.item_index import (
     SCALE,
     STRIDE,
     ConfidenceOrder,
+    bit_runs,
     decode_result,
     encode_result,
     score,
@@ -142,7 +143,6 @@ class JobStore:
         self.redis = client
         self.ttl = ttl
         self._models: dict[tuple[str, str], int] = {}
-        self._set_items = client.register_script(SET_ITEMS)
 
     def create_job(self, job_id: str, paths: list[str], classes: Sequence[str] = (),
                    **fields: str | int | float) -> None:
@@ -253,13 +253,15 @@ class JobStore:
     def record_chunk(
         self, job_id: str, results: dict[int, LabelResult], errors: dict[int, str],
         timings: dict | None = None, worker: str | None = None,
-        classes: Sequence[str] | None = None,
+        classes: Sequence[str] | None = None, rewrite: bool = False,
     ) -> JobProgress | None:
         """Write one chunk's outcome (keyed by item index) with its paging index, mark
         `worker` active and read the job's progress back, in one round trip (the chunk that
         completes the job makes a second, to mark it finished; a model's first chunk in this
         process one more, to number the model). Idempotent for a retried chunk, except its
-        `timings` (stage seconds and batch sizes, for benchmarks), which add up again."""
+        `timings` (stage seconds and batch sizes, for benchmarks), which add up again. With
+        `rewrite` (a chunk delivered before, whose items may hold results already) the items
+        leave every class's bitmap first, so one whose class changed is not under both."""
         if classes is None:
             classes = json.loads(self.job_record(job_id).get("classes") or "[]")
         ranks = {name: rank for rank, name in enumerate(classes)}
@@ -268,9 +270,12 @@ class JobStore:
             self._touch(pipe, worker)
         if timings:
             self._add_timings(pipe, job_id, timings)
+        if rewrite:
+            for rank in range(len(classes)):
+                _bits(pipe, bits_key(job_id, rank), [*results, *errors], 0)
         if results:
             models = {m: self._model_index(job_id, m) for m in {r.model for r in results.values()}}
-            self._set_items(keys=[results_key(job_id)], client=pipe, args=[
+            pipe.eval(SET_ITEMS, 1, results_key(job_id), *[
                 part for i, r in results.items()
                 for part in (i, encode_result(r, models[r.model]))])
             pipe.zadd(rank_key(job_id), {
@@ -282,7 +287,7 @@ class JobStore:
                 _bits(pipe, bits_key(job_id, rank), indices, 1)
             _bits(pipe, bits_key(job_id, "failed"), list(results), 0)
         if errors:
-            self._set_items(keys=[results_key(job_id)], client=pipe, args=[
+            pipe.eval(SET_ITEMS, 1, results_key(job_id), *[
                 part for i, error in errors.items() for part in (i, f"!{error}")])
             pipe.zadd(rank_key(job_id), dict.fromkeys(errors, FAILED_SCORE))
             _bits(pipe, bits_key(job_id, "failed"), list(errors), 1)
@@ -553,7 +558,8 @@ def outcome_counts(results: dict[str, LabelResult], errors: dict[str, str]) -> C
 
 
 # LSET of many (index, value) pairs in one command: a chunk's results were 256 LSETs, whose
-# packing and replies cost the worker more than Redis spent on them (15 ms a chunk).
+# packing and replies cost the worker more than Redis spent on them. Sent with EVAL, not
+# EVALSHA: in a pipeline redis-py asks SCRIPT EXISTS before an EVALSHA, a round trip more.
 SET_ITEMS = """
 for i = 1, #ARGV, 2 do
     redis.call('LSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -561,14 +567,32 @@ end
 return #ARGV / 2
 """
 
+# Bits set (ARGV[1] "1") or cleared ("0") in the bitmap KEYS[1], given as (first byte, bytes)
+# runs (labeler.item_index.bit_runs): each run's bytes are read, merged and written back.
+MERGE_BITS = """
+local set = ARGV[1] == '1'
+for i = 2, #ARGV, 2 do
+    local first, mask = tonumber(ARGV[i]), ARGV[i + 1]
+    local old = redis.call('GETRANGE', KEYS[1], first, first + #mask - 1)
+    local merged = {}
+    for j = 1, #mask do
+        local byte, bits = string.byte(old, j) or 0, string.byte(mask, j)
+        if set then
+            merged[j] = string.char(bit.bor(byte, bits))
+        else
+            merged[j] = string.char(bit.band(byte, 255 - bits))
+        end
+    end
+    redis.call('SETRANGE', KEYS[1], first, table.concat(merged))
+end
+return 1
+"""
+
 
 def _bits(pipe, key: str, indices: list[int], value: int) -> None:
-    """Set (1) or clear (0) the bits of `indices` in one BITFIELD command."""
-    if indices:
-        field = pipe.bitfield(key)
-        for index in indices:
-            field.set("u1", index, value)
-        field.execute()
+    """Set (1) or clear (0) the bits of `indices`, merged a run of bytes at a time."""
+    if runs := bit_runs(indices):
+        pipe.eval(MERGE_BITS, 1, key, value, *[part for run in runs for part in run])
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:

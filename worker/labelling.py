@@ -155,12 +155,10 @@ def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) 
     order = np.argsort(-probs, axis=1)[:, :k]
     ranked = np.take_along_axis(probs, order, axis=1)
     second = ranked[:, 1] if k > 1 else np.sort(probs, axis=1)[:, -2]
-    for i, name in enumerate(names):
-        outcome.results[name] = LabelResult(
-            label=classes[order[i, 0]],
-            confidence=significant(ranked[i, 0]),
-            margin=significant(ranked[i, 0] - second[i]),
-            top_k=tuple((classes[j], significant(p))
-                        for j, p in zip(order[i], ranked[i], strict=True)),
-            model=model_id,
-        )
+    margins = ranked[:, 0] - second
+    # Plain lists: indexing numpy arrays one element at a time cost more than the rest.
+    rows = zip(names, order.tolist(), ranked.tolist(), margins.tolist(), strict=True)
+    for name, indices, ps, margin in rows:
+        top = tuple((classes[j], significant(p)) for j, p in zip(indices, ps, strict=True))
+        outcome.results[name] = LabelResult(top[0][0], top[0][1], significant(margin), top,
+                                            model_id)

@@ -112,7 +112,7 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
                   if attempt > MAX_DELIVERIES else
                   "refused: the worker's model has other classes than the job's")
         rt.store.record_chunk(job_id, {}, dict.fromkeys(index_of.values(), reason),
-                              worker=worker, classes=classes)
+                              worker=worker, classes=classes, rewrite=True)
         rt.store.count_chunk("gave-up")
         chunk_metrics().chunks.labels("gave-up").inc()
         return {"gave_up": len(items)}
@@ -135,7 +135,8 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
     if record.get("timings"):
         timings = rt.timings.chunk(outcome, started - sent_at if sent_at else 0.0)
     write_started = time.perf_counter()
-    rt.store.record_chunk(job_id, results, errors, timings, worker, classes)
+    rt.store.record_chunk(job_id, results, errors, timings, worker, classes,
+                          rewrite=attempt > 1)
     written = time.perf_counter() - write_started
     if timings is not None:
         rt.timings.wrote(written)

@@ -181,3 +181,42 @@ def test_every_page_of_every_query_matches_a_plain_sort(store, label, below, sor
     assert counts["failed"] == len(errors)
     assert sum(counts.values()) == 300
     assert store.count_below("pg", 0.95) == sum(r.confidence < 0.95 for r in results.values())
+
+
+def test_bitmaps_follow_scattered_chunks_retries_and_resubmission(store):
+    # Indices far apart (runs split), next to each other across chunks (bytes shared),
+    # failures that later succeed (bits cleared) and items written again with another class
+    # all leave the by-path pages exact.
+    paths = [f"{i:05d}.jpg" for i in range(5000)]
+    _job(store, "sc", *paths)
+    chunks = [list(range(0, 5000, 997)), list(range(3, 900, 7)), list(range(4, 40))]
+    failed, labelled = set(), {}
+    for n, chunk in enumerate(chunks):
+        errors = {i: "corrupt: x" for i in chunk if i % 3 == 0 and i not in labelled}
+        results = {i: _result(CLASSES[(i + n) % 3]) for i in chunk if i not in errors}
+        store.record_chunk("sc", results, errors, rewrite=n > 0)
+        failed = (failed | set(errors)) - set(results)
+        labelled.update((i, r.label) for i, r in results.items())
+    done = sorted(failed | set(labelled))
+    assert [i for i, _ in store.page("sc", None, None, "path", 0, 10_000)[1]] == done
+    assert [i for i, _ in store.page("sc", "failed", None, "path", 0, 10_000)[1]] == sorted(
+        failed)
+    for label in CLASSES:
+        want = sorted(i for i, name in labelled.items() if name == label)
+        assert [i for i, _ in store.page("sc", label, None, "path", 0, 10_000)[1]] == want
+    store.reopen_job("sc", 5000, sorted(failed))
+    assert store.page("sc", "failed", None, "path", 0, 10_000)[0] == 0
+    assert store.progress("sc").done == len(labelled)
+
+
+@pytest.mark.parametrize("indices", [[], [0], [7, 8], list(range(3, 259)),
+                                     [5, 100_000, 100_001, 2_000_000], list(range(0, 9000, 511))])
+def test_bit_runs_hold_exactly_the_indices(indices):
+    from labeler.item_index import bit_runs, set_bits
+
+    found = set()
+    for first, data in bit_runs(indices):
+        found.update(int(i) + first * 8 for i in set_bits(data))
+        assert data[0] and data[-1]  # a run starts and ends on a byte with an index
+    assert found == set(indices)
+    assert sum(len(data) for _, data in bit_runs(indices)) <= 66 * max(1, len(indices))
