@@ -55,9 +55,9 @@ def _sample_pixels(folder: Path, size: tuple[int, int], count: int) -> np.ndarra
 def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: str,
                    on_progress=lambda job: None, habit_images: int = 200,
                    rounds: int = 1) -> dict:
-    """The pipeline and the plain script in turn, `rounds` times: this machine's speed drifts
-    by a fifth within minutes, so each round's ratio compares two runs seconds apart and the
-    median of the rounds is reported."""
+    """The pipeline and the plain script in turn, `rounds` times, in alternating order: this
+    machine's speed drifts by a fifth within minutes, so each round's ratio compares two runs
+    seconds apart and the median of the rounds is reported."""
     cores = os.cpu_count() or 1
     decode = bench_decode(folder, bundle.input_size, limit=2000, workers=1)[0]
     decode_per_core = decode["per_core_images_per_second"]
@@ -73,14 +73,19 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
     finally:
         shutil.rmtree(warm, ignore_errors=True)
     runs = []
-    for _ in range(rounds):
+    for n in range(rounds):
+        # The script a careful user would write, on the same files and model file, while
+        # the workers are idle; every other round it goes first, so a machine that slows
+        # down or speeds up over a run favours neither side.
+        plain = None
+        if n % 2:
+            plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
         started = time.perf_counter()
         job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress,
                                      timeout=3600, timings=True)
         wall = time.perf_counter() - started
-        # The script a careful user would write, on the same files and model file; the
-        # workers are idle by now.
-        plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
+        if plain is None:
+            plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
         runs.append({"job": job, "final": final, "wall": wall, "plain": plain,
                      "ratio": final.total / wall / plain["images_per_second"]})
     middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]

@@ -30,7 +30,8 @@ def test_bench_decode_with_and_without_draft(labeler_home, tmp_path):
 def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, store, worker):
     chart = labeler_home / "pipeline.png"
     proc = run_cli(["bench", "pipeline", "--synthetic", "300", "--habit", "20", "--json",
-                    "--plot", str(chart)], cli_env(labeler_home, redis_url), timeout=300)
+                    "--rounds", "2", "--plot", str(chart)],
+                   cli_env(labeler_home, redis_url), timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert chart.read_bytes()[:4] == b"\x89PNG"
@@ -41,6 +42,10 @@ def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, stor
                ((int(k), v) for k, v in result["batch_sizes"].items())) == 300
     assert {"queue_wait", "decode", "infer", "write"} <= set(result["stage_seconds"])
     assert result["fraction_of_ceiling"] > 0 and result["serial_ceiling"] > 0
+    # Two rounds, the second with the plain script first: each has both rates.
+    assert len(result["rounds"]) == 2 and all(
+        r["plain_script_images_per_second"] > 0 and r["times_plain_script"] > 0
+        for r in result["rounds"])
     # The one-image-at-a-time Keras loop, timed in the same run, is far slower.
     assert result["habit"]["images"] == 20 and result["times_habit"] > 1
 
