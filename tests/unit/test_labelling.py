@@ -50,3 +50,24 @@ def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
     top_k = [p for _, p in result["0.png"].top_k]
     assert top_k[1:] == [3e-7, 2e-7]  # not rounded to a 0.0 tie
     assert result["0.png"].confidence < 1.0
+
+
+def test_in_process_limit_spares_slow_items_under_it_and_leaves_no_timer(tmp_path):
+    import signal
+    import time
+
+    pool = DecodePool(0, 0.4)  # ticks every 0.1 s
+
+    def decode(seconds):
+        time.sleep(seconds)
+        return seconds
+
+    before = signal.getsignal(signal.SIGALRM)
+    out = list(pool.map(decode, [0.25, 0.0, 0.3]))
+    assert out == [0.25, 0.0, 0.3]  # several ticks passed, none over the limit
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is before
+    started = time.monotonic()
+    timed_out = list(pool.map(decode, [5.0, 0.0]))
+    assert isinstance(timed_out[0], TimeoutError) and timed_out[1] == 0.0
+    assert 0.4 <= time.monotonic() - started < 0.4 * (1 + 1 / DecodePool.TICKS) + 0.2
