@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from labeler.errors import DecodeError
 
@@ -81,7 +81,10 @@ def _open_rgb(data: bytes, draft_size: tuple[int, int] | None) -> Image.Image:
                 im.draft("RGB", draft_size)
             im.seek(0)
             im.load()
-            ImageOps.exif_transpose(im, in_place=True)
+            # Most images have no orientation: reading the tag is a third of what a transpose
+            # call costs even when it has nothing to do.
+            if im.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+                ImageOps.exif_transpose(im, in_place=True)
             return _to_rgb(im)
     except DecodeError:
         raise

@@ -165,3 +165,17 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale():
     im = Image.new("RGB", (4000, 3000), (10, 120, 200))
     out = decode_image(_bytes(im, "JPEG", quality=90), (32, 32))
     assert out.shape == (32, 32, 3) and abs(int(out[..., 2].mean()) - 200) < 10
+
+
+@pytest.mark.parametrize("orientation", [3, 8])
+def test_every_exif_orientation_but_upright_turns_the_image(orientation):
+    im = Image.new("RGB", (64, 32), (0, 0, 0))
+    im.paste((255, 255, 255), (0, 0, 32, 32))  # white on the left half
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    upright = (64, 32) if orientation == 8 else (32, 64)  # (height, width) once turned
+    out = decode_image(_bytes(im, "PNG", exif=exif), upright)
+    # 3 turns it half round (white on the right); 8 a quarter anticlockwise (white below).
+    white, black = ((np.s_[:, 48:], np.s_[:, :16]) if orientation == 3
+                    else (np.s_[48:], np.s_[:16]))
+    assert out[white].mean() > 200 and out[black].mean() < 50
