@@ -66,8 +66,7 @@ class DecodePool:
 
     def _timed(self, fn: Callable, items: list) -> Iterator:
         # One interval timer for the whole chunk, its tick comparing the running item's start
-        # with the limit: arming a timer around each image cost two system calls an image,
-        # as much as a small image's decoding leaves to spare beside the script.
+        # with the limit: arming a timer around each image cost two system calls an image.
         previous = signal.signal(signal.SIGALRM, self._alarm)
         tick = self.timeout / self.TICKS
         signal.setitimer(signal.ITIMER_REAL, tick, tick)

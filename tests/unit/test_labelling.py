@@ -52,7 +52,7 @@ def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
     assert result["0.png"].confidence < 1.0
 
 
-def test_in_process_limit_spares_slow_items_under_it_and_leaves_no_timer(tmp_path):
+def test_in_process_limit_spares_slow_items_under_it_and_leaves_no_timer():
     import signal
     import time
 
