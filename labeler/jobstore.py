@@ -7,6 +7,8 @@
     labeler:job:{id}:models    list   the model ids results name by position
     labeler:job:{id}:rank, :bits:*   the paging index (labeler.item_index)
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
+    labeler:job:{id}:steps     hash   chunk index -> JSON steps of a redelivered chunk
+                                      (labeler.worker.redelivery), while it runs
     labeler:job:{id}:ended     list   one entry once the job is done (waiters block on it)
     labeler:job:{id}:stages    hash   seconds summed over chunks: queue_wait, decode, infer, write
     labeler:job:{id}:batches   hash   inference batch size -> how many batches had it
@@ -70,8 +72,8 @@ def _job_part(part: str) -> Callable[[str], str]:
 
 results_key, paths_key, models_key, rank_key = map(
     _job_part, ("results", "paths", "models", "rank"))
-stages_key, batches_key, ended_key, attempts_key = map(
-    _job_part, ("stages", "batches", "ended", "attempts"))
+stages_key, batches_key, ended_key, attempts_key, steps_key = map(
+    _job_part, ("stages", "batches", "ended", "attempts", "steps"))
 
 
 def bits_key(job_id: str, which: int | str) -> str:
@@ -200,7 +202,7 @@ class JobStore:
 
     def forget_job(self, job_id: str) -> bool:
         classes = json.loads(self.job_record(job_id).get("classes") or "[]")
-        keys = [job_key(job_id), results_key(job_id), attempts_key(job_id),
+        keys = [job_key(job_id), results_key(job_id), attempts_key(job_id), steps_key(job_id),
                 stages_key(job_id), batches_key(job_id), ended_key(job_id), paths_key(job_id),
                 models_key(job_id), rank_key(job_id), bits_key(job_id, "failed"),
                 bits_key(job_id, "done"), *(bits_key(job_id, r) for r in range(len(classes)))]
@@ -230,7 +232,7 @@ class JobStore:
             pipe.zrem(rank_key(job_id), *block)
             for which in ("failed", "done"):
                 _bits(pipe, bits_key(job_id, which), block, 0)
-        pipe.delete(attempts_key(job_id))
+        pipe.delete(attempts_key(job_id), steps_key(job_id))
         pipe.execute()
 
     def begin_chunk(self, job_id: str, chunk: int, worker: str | None = None
@@ -249,6 +251,29 @@ class JobStore:
             # HSETNX on a deleted job would recreate its hash: only once it is known to exist.
             self.redis.hsetnx(job_key(job_id), "started", time.time())
         return record, int(attempt)
+
+    def chunk_steps(self, job_id: str, chunk: int) -> dict | None:
+        """What the last delivery of a redelivered chunk saved of its steps, if anything."""
+        raw = self.redis.hget(steps_key(job_id), str(chunk))
+        return json.loads(raw) if raw else None
+
+    def save_chunk_steps(self, job_id: str, chunk: int, steps: dict | None) -> None:
+        """Saved before each step of a redelivered chunk runs; None once the chunk is done."""
+        if steps is None:
+            self.redis.hdel(steps_key(job_id), str(chunk))
+            return
+        pipe = self.redis.pipeline()
+        pipe.hset(steps_key(job_id), str(chunk), json.dumps(steps))
+        pipe.expire(steps_key(job_id), self.ttl)
+        pipe.execute()
+
+    def done_among(self, job_id: str, indices: Sequence[int]) -> set[int]:
+        """Those of `indices` whose items are labelled or failed already."""
+        if not indices:
+            return set()
+        first, last = min(indices) >> 3, max(indices) >> 3
+        raw = self.redis.getrange(bits_key(job_id, "done"), first, last)
+        return set((set_bits(raw) + first * 8).tolist()) & set(indices)
 
     def record_chunk(
         self, job_id: str, results: dict[int, LabelResult], errors: dict[int, str],

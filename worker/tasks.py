@@ -24,11 +24,13 @@ from labeler.redis_server import connect
 from labeler.settings import get_settings
 from labeler.worker.labelling import ChunkOutcome, DecodePool, label_chunk
 from labeler.worker.metrics import chunk_metrics, observe_chunk
+from labeler.worker.redelivery import RedeliveredChunk
 
 log = logging.getLogger("labeler.worker")
-# A chunk delivered this many times has crashed workers each time (a poison image): give up
-# on it with a reason instead of crash-looping.
-MAX_DELIVERIES = 3
+# A redelivered chunk is labelled in steps that isolate an image that kills its worker
+# (labeler.worker.redelivery), two deliveries for each such image. One delivered this many
+# times keeps killing workers outside any image: what is left of it fails with a reason.
+MAX_DELIVERIES = 8
 
 
 @dataclass
@@ -111,18 +113,31 @@ def label_chunk_task(self, job_id: str, chunk: int, items: list,
         reason = (f"gave-up: chunk failed or crashed a worker {MAX_DELIVERIES} times"
                   if attempt > MAX_DELIVERIES else
                   "refused: the worker's model has other classes than the job's")
-        rt.store.record_chunk(job_id, {}, dict.fromkeys(index_of.values(), reason),
+        left = set(index_of.values()) - rt.store.done_among(job_id, list(index_of.values()))
+        rt.store.record_chunk(job_id, {}, dict.fromkeys(left, reason),
                               worker=worker, classes=classes, rewrite=True)
         rt.store.count_chunk("gave-up")
         chunk_metrics().chunks.labels("gave-up").inc()
-        return {"gave_up": len(items)}
+        return {"gave_up": len(left)}
     root = Path(record.get("root", "/nonexistent"))
     sources, refused = decode_items(root, items, rt.allowed_roots)
+
+    def label(part: list) -> ChunkOutcome:
+        return label_chunk(
+            part, rt.engine.run, rt.bundle.classes, rt.bundle.input_size,
+            rt.engine.model_id, int(record.get("top_k", 3)), rt.options.batch_size, rt.pool)
+
     try:
-        outcome = label_chunk(
-            sources, rt.engine.run, rt.bundle.classes, rt.bundle.input_size,
-            rt.engine.model_id, int(record.get("top_k", 3)), rt.options.batch_size, rt.pool,
-        )
+        if attempt > 1:
+            redelivered = RedeliveredChunk(rt.store, job_id, chunk, worker, classes)
+            outcome = redelivered.label(
+                {index_of[n]: (n, s) for n, s in sources if n in index_of},
+                {index_of[n]: e for n, e in refused.items() if n in index_of},
+                label, rt.options.batch_size)
+            observe_chunk(outcome, redelivered.write_seconds)
+            return {"labelled": len(outcome.results), "failed": len(outcome.errors),
+                    "delivery": attempt}
+        outcome = label(sources)
     except Exception as exc:  # an unexpected failure must not lose the chunk: retry it
         log.exception("chunk %s/%d failed (attempt %d)", job_id, chunk, attempt)
         rt.store.count_chunk("retried")

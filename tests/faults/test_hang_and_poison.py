@@ -2,8 +2,10 @@
 item ends with a label or a reason."""
 
 import os
+from pathlib import Path
 
 from labeler.broker import configure
+from labeler.jobstore import attempts_key
 from labeler.protocol import TASK_NAME
 from labeler.waiting import wait_for_job
 from labeler.worker.tasks import MAX_DELIVERIES
@@ -15,6 +17,7 @@ from tests.conftest import (
     wait_for_workers,
     write_image,
 )
+from tests.faults.killing_decoder.sitecustomize import POISON
 
 
 def test_a_hanging_read_fails_its_item_and_the_rest_is_labelled(
@@ -63,3 +66,38 @@ def test_a_chunk_delivered_too_many_times_fails_its_items_with_a_reason(
     job = wait_for_job(store, "poison", timeout=30)
     assert job.failed == 1
     assert next(store.iter_items("poison"))[2].startswith("gave-up")
+
+
+def test_an_image_that_kills_its_worker_fails_alone_and_the_chunk_is_labelled(
+    labeler_home, redis_url, store, tmp_path
+):
+    images = tmp_path / "images"
+    images.mkdir()
+    items = []
+    for i in range(150):
+        name = f"{i:03d}.jpg"
+        if i == 70:  # in the chunk's second batch of 64
+            (images / name).write_bytes(POISON + b" not an image")
+        else:
+            write_image(images / name, seed=i)
+        items.append(name)
+    shim = Path(__file__).parent / "killing_decoder"
+    env = cli_env(labeler_home, redis_url, PYTHONPATH=os.pathsep.join(
+        [str(shim), os.environ.get("PYTHONPATH", "")]))
+    worker = start_worker(env)
+    try:
+        wait_for_workers(store)
+        queue = store.workers()[0]["queue"]
+        store.create_job("killer", items, SHIPPED_CLASSES, root=str(images), queue=queue,
+                         top_k=1)
+        configure(redis_url).send_task(TASK_NAME, args=["killer", 0, items], queue=queue)
+        job = wait_for_job(store, "killer", timeout=120)
+        assert worker.poll() is None  # Celery replaced the pool process each time
+    finally:
+        stop_process(worker, timeout=10)
+    assert (job.labelled, job.failed) == (149, 1)
+    errors = {path: error for path, _, error in store.iter_items("killer") if error}
+    assert list(errors) == ["070.jpg"] and errors["070.jpg"].startswith("gave-up")
+    # First delivery, then the chunk in batches, then the suspect batch one image at a time.
+    assert int(store.redis.hget(attempts_key("killer"), "0")) == 4
+    assert store.chunk_steps("killer", 0) is None

@@ -87,6 +87,9 @@ def test_flower_lists_the_worker_and_counts_the_jobs_tasks(
                 break
             time.sleep(0.5)
         assert len(succeeded) == int(chunks) and job["labelled"] == 40
+        # A chunk shows as its job, index and size, not as a long list of paths.
+        assert all(t["args"].startswith(f"('{job['job']}', ") and " images from " in t["args"]
+                   for t in succeeded)
         assert [w["name"] for w in store.workers()] == list(workers)
         metrics = _samples(_get(f"{base}/metrics"))
         events = sum(v for (name, labels), v in metrics.items()

@@ -73,6 +73,7 @@ def test_job_keys_expire(store):
 def test_forgetting_a_job_deletes_every_key_it_had(store):
     _job(store, "j8", "a.jpg", "b.jpg")
     store.record_chunk("j8", {0: _result()}, {1: "empty: x"})
+    store.save_chunk_steps("j8", 0, {"step": [1]})
     assert store.forget_job("j8")
     assert list(store.redis.scan_iter("labeler:job:j8*")) == []
 
@@ -101,6 +102,18 @@ def test_attempts_are_counted_per_chunk(store):
     _job(store, "j", "a.jpg", "b.jpg")
     assert [store.begin_chunk("j", 0)[1] for _ in range(3)] == [1, 2, 3]
     assert store.begin_chunk("j", 1)[1] == 1
+
+
+def test_a_redelivered_chunk_finds_its_steps_and_which_items_are_written(store):
+    _job(store, "j", *(f"{i}.jpg" for i in range(30)))
+    store.record_chunk("j", {3: _result(), 17: _result("dog")}, {20: "empty: x"})
+    assert store.done_among("j", range(2, 30)) == {3, 17, 20}
+    assert store.done_among("j", [4, 5]) == set() and store.done_among("j", []) == set()
+    assert store.chunk_steps("j", 0) is None
+    store.save_chunk_steps("j", 0, {"step": [4, 5], "suspects": [], "condemned": []})
+    assert store.chunk_steps("j", 0)["step"] == [4, 5] and store.chunk_steps("j", 1) is None
+    store.save_chunk_steps("j", 0, None)
+    assert store.chunk_steps("j", 0) is None
 
 
 def test_a_chunk_of_a_deleted_job_finds_no_record_and_recreates_nothing(store):
