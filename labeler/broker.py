@@ -43,9 +43,10 @@ def configure(url: str) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
         # Three events a chunk (received, started, succeeded) published to whoever listens
-        # (Flower, `celery events`); nobody listening costs a PUBLISH each.
-        worker_send_task_events=settings.task_events,
-        task_send_sent_event=settings.task_events,
+        # (Flower, `celery events`); nobody listening costs a PUBLISH each. With "auto" a
+        # worker starts sending them when a monitor broadcasts `enable_events`.
+        worker_send_task_events=settings.task_events == "on",
+        task_send_sent_event=settings.task_events == "on",
         task_create_missing_queues=True,
     )
     if url.startswith("rediss://"):

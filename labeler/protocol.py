@@ -20,7 +20,7 @@ from typing import NamedTuple
 from labeler.scan import InsideResolver, is_inside
 
 TASK_NAME = "labeler.label_chunk"
-# Far above what `labeler submit` sends (LABELER_CHUNK_IMAGES, 256 by default).
+# Far above what `labeler submit` sends (LABELER_CHUNK_IMAGES, 512 by default).
 MAX_CHUNK_ITEMS = 8192
 # Publishing rides out a short broker outage instead of failing the submission.
 SEND_RETRY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3}

@@ -61,15 +61,22 @@ def chunk_files(
         yield chunk
 
 
+# Below this many images a chunk's fixed cost (two round trips, Celery's bookkeeping) weighs
+# more than spreading a small job over one more process saves.
+MIN_TAIL_CHUNK = 16
+
+
 def tapered_chunks(
     files: list[ScannedFile], max_images: int, max_bytes: int
 ) -> Iterator[list[ScannedFile]]:
-    """`chunk_files`, with the last 2 x `max_images` files in quarter-size chunks. A job ends
-    when its last chunk does: small last chunks keep every worker busy to the end instead of
-    one finishing a full chunk while the others idle."""
+    """`chunk_files`, with the last 2 x `max_images` files in quarter-size chunks, and in at
+    least four of 16 files or more. A job ends when its last chunk does: small last chunks
+    keep every worker busy to the end instead of one finishing a full chunk while the others
+    idle, and a small job is spread over several processes."""
     cut = max(0, len(files) - 2 * max_images)
+    tail = max(1, min(max_images // 4, max(MIN_TAIL_CHUNK, -(-(len(files) - cut) // 4))))
     yield from chunk_files(files[:cut], max_images, max_bytes)
-    yield from chunk_files(files[cut:], max(1, max_images // 4), max_bytes)
+    yield from chunk_files(files[cut:], tail, max_bytes)
 
 
 def resolve_inside(root: Path, relative: str) -> Path:

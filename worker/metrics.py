@@ -18,7 +18,7 @@ from labeler.errors import LabelerError
 from labeler.jobstore import outcome_counts
 from labeler.worker.labelling import ChunkOutcome
 
-# Seconds per chunk stage: a 256-image chunk takes ~0.1-1 s on a CPU, far less on a GPU.
+# Seconds per chunk stage: a 512-image chunk takes ~0.3-2 s on a CPU, far less on a GPU.
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90)
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 

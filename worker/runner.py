@@ -57,7 +57,7 @@ def run_worker(options: WorkerOptions, concurrency: int, idle_exit: int = 0) -> 
             "concurrency": concurrency, "started": time.time()}
     _install_heartbeat(app, options, name, info, idle_exit)
     # Gossip and mingle only slow a start; heartbeats are what Flower lists workers by.
-    heartbeat = [] if get_settings().task_events else ["--without-heartbeat"]
+    heartbeat = ["--without-heartbeat"] if get_settings().task_events == "off" else []
     app.worker_main([
         "worker", "--hostname", name, "--queues", ",".join(queues),
         "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",

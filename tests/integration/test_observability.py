@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 import pytest
+from flower.events import Events as FlowerEvents
 from prometheus_client.parser import text_string_to_metric_families
 
 from labeler.redis_server import kombu_url
@@ -74,7 +75,9 @@ def test_flower_lists_the_worker_and_counts_the_jobs_tasks(
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/healthcheck", flower)
-        time.sleep(2)  # Flower subscribes to events once its event loop runs
+        # Workers send task events from when a monitor asks (LABELER_TASK_EVENTS=auto);
+        # Flower asks every `events_enable_interval` ms, the first time that long after start.
+        time.sleep(FlowerEvents.events_enable_interval / 1000 + 2)
         job = _submit_and_wait(cli_env(labeler_home, redis_url))
         chunks = store.progress(job["job"]).record["chunks"]
         deadline = time.monotonic() + 30

@@ -78,4 +78,6 @@ def test_a_jobs_last_chunks_are_smaller_so_workers_finish_together():
     chunks = list(tapered_chunks(files, max_images=256, max_bytes=10**9))
     assert [len(c) for c in chunks] == [256, 232] + [64] * 8
     assert [f for c in chunks for f in c] == files
+    assert [len(c) for c in tapered_chunks(_files(*[1] * 100), 512, 10**9)] == [25] * 4
+    assert [len(c) for c in tapered_chunks(_files(*[1] * 20), 512, 10**9)] == [16, 4]
     assert [len(c) for c in tapered_chunks(_files(1, 1), 256, 10**9)] == [2]

@@ -8,7 +8,7 @@ from labeler.settings import VARIABLES, Settings, SettingsError
 def test_defaults_need_no_environment(tmp_path):
     settings = Settings.from_env({"LABELER_HOME": str(tmp_path)})
     assert (settings.home, settings.chunk_images, settings.visibility_timeout) == (
-        tmp_path, 256, 120)
+        tmp_path, 512, 120)
     assert settings.redis_url is None and settings.cautions() == []
 
 
@@ -17,6 +17,9 @@ def test_values_are_parsed_to_their_types(tmp_path):
                                   "LABELER_ALLOWED_ROOTS": f"{tmp_path}:/srv",
                                   "LABELER_REDIS_URL": "redis://:pw@host:6379/0"})
     assert settings.chunk_images == 64
+    assert settings.task_events == "auto"
+    assert [Settings.from_env({"LABELER_TASK_EVENTS": v}).task_events
+            for v in ("1", "off", " Auto ")] == ["on", "off", "auto"]
     assert [str(p) for p in settings.allowed_roots] == [str(tmp_path), "/srv"]
 
 
