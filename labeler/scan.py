@@ -62,21 +62,38 @@ def chunk_files(
 
 
 # Below this many images a chunk's fixed cost (two round trips, Celery's bookkeeping) weighs
-# more than spreading a small job over one more process saves.
+# more than a shorter wait at a job's end saves.
 MIN_TAIL_CHUNK = 16
 
 
 def tapered_chunks(
     files: list[ScannedFile], max_images: int, max_bytes: int
 ) -> Iterator[list[ScannedFile]]:
-    """`chunk_files`, with the last 2 x `max_images` files in quarter-size chunks, and in at
-    least four of 16 files or more. A job ends when its last chunk does: small last chunks
-    keep every worker busy to the end instead of one finishing a full chunk while the others
-    idle, and a small job is spread over several processes."""
+    """`chunk_files`, with the last 2 x `max_images` files in chunks that halve in size two
+    at a time (`tail_sizes`). A job ends when its last chunk does: while one process runs
+    the last chunk the others wait, so the last chunks are the smallest, and a small job is
+    spread over several processes."""
     cut = max(0, len(files) - 2 * max_images)
-    tail = max(1, min(max_images // 4, max(MIN_TAIL_CHUNK, -(-(len(files) - cut) // 4))))
     yield from chunk_files(files[:cut], max_images, max_bytes)
-    yield from chunk_files(files[cut:], tail, max_bytes)
+    start = cut
+    for size in tail_sizes(len(files) - cut, max_images):
+        yield from chunk_files(files[start:start + size], size, max_bytes)
+        start += size
+
+
+def tail_sizes(count: int, max_images: int) -> list[int]:
+    """Chunk sizes for a job's last `count` files: from half of `max_images` (at most a
+    quarter of `count`) halving every two chunks, none under MIN_TAIL_CHUNK but the only one,
+    and the last taking a remainder that would be smaller."""
+    size = max(MIN_TAIL_CHUNK, min(max_images // 2, -(-count // 4)))
+    sizes: list[int] = []
+    while count > 0:
+        take = count if count - size < MIN_TAIL_CHUNK else size
+        sizes.append(take)
+        count -= take
+        if len(sizes) % 2 == 0:
+            size = max(MIN_TAIL_CHUNK, size // 2)
+    return sizes
 
 
 def resolve_inside(root: Path, relative: str) -> Path:

@@ -8,6 +8,7 @@ from labeler.scan import (
     chunk_files,
     resolve_inside,
     scan_images,
+    tail_sizes,
     tapered_chunks,
 )
 
@@ -76,8 +77,8 @@ def test_the_folder_caching_resolver_refuses_the_same_escapes(tmp_path):
 def test_a_jobs_last_chunks_are_smaller_so_workers_finish_together():
     files = _files(*[1] * 1000)
     chunks = list(tapered_chunks(files, max_images=256, max_bytes=10**9))
-    assert [len(c) for c in chunks] == [256, 232] + [64] * 8
+    assert [len(c) for c in chunks] == [256, 232, 128, 128, 64, 64, 32, 32, 16, 16, 16, 16]
     assert [f for c in chunks for f in c] == files
-    assert [len(c) for c in tapered_chunks(_files(*[1] * 100), 512, 10**9)] == [25] * 4
-    assert [len(c) for c in tapered_chunks(_files(*[1] * 20), 512, 10**9)] == [16, 4]
-    assert [len(c) for c in tapered_chunks(_files(1, 1), 256, 10**9)] == [2]
+    assert tail_sizes(100, 512) == [25, 25, 16, 16, 18]
+    assert tail_sizes(20, 512) == [20] and tail_sizes(2, 256) == [2]
+    assert sum(tail_sizes(1024, 512)) == 1024 and tail_sizes(1024, 512)[:2] == [256, 256]
