@@ -196,6 +196,12 @@ def _render_pipeline(result: dict) -> None:
         click.echo("each round, pipeline ÷ plain script: " + ", ".join(
             f"{r['images_per_second']:,.0f}/{r['plain_script_images_per_second']:,.0f} = "
             f"{r['times_plain_script']:.2f}" for r in result["rounds"]) + " (the median shown)")
+    if result["times_plain_script_unstolen"] is not None:
+        stolen = ", ".join(f"{r['stolen_seconds']:.1f}/{r['plain_script_stolen_seconds']:.1f}"
+                           for r in result["rounds"])
+        click.echo(f"per CPU second the machine was given (CPU seconds stolen by the "
+                   f"hypervisor, pipeline/script, each round: {stolen}): "
+                   f"{result['times_plain_script_unstolen']:.2f}x (median)")
     click.echo(f"enqueue: {result['enqueue_images_per_second']:,.0f} images/s")
     if result["habit"]:
         click.echo(f"one image at a time (Pillow + Keras predict): "

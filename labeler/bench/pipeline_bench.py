@@ -13,6 +13,7 @@ import numpy as np
 from labeler.bench.decode_bench import bench_decode
 from labeler.bench.habit_bench import bench_habit
 from labeler.bench.plain_script import plain_script
+from labeler.bench.stolen import stolen_seconds, stolen_since, unstolen_rate
 from labeler.bench.synthetic import synthetic_folder
 from labeler.bench.timing import time_repeated
 from labeler.bundle import ModelBundle
@@ -52,6 +53,18 @@ def _sample_pixels(folder: Path, size: tuple[int, int], count: int) -> np.ndarra
     return np.stack(decoded) if decoded else None
 
 
+def _unstolen_ratio(images: int, wall: float, stolen: float | None, plain: dict,
+                    cores: int) -> float | None:
+    """The pipeline's rate over the script's, each per CPU second the machine was given."""
+    ours = unstolen_rate(images, wall, stolen, cores)
+    theirs = unstolen_rate(plain["images"], plain["seconds"], plain["stolen_seconds"], cores)
+    return ours / theirs if ours and theirs else None
+
+
+def _rounded(ratio: float | None) -> float | None:
+    return None if ratio is None else round(ratio, 3)
+
+
 def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: str,
                    on_progress=lambda job: None, habit_images: int = 200,
                    rounds: int = 1) -> dict:
@@ -80,15 +93,17 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
         plain = None
         if n % 2:
             plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
-        started = time.perf_counter()
+        stolen, started = stolen_seconds(), time.perf_counter()
         job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress,
                                      timeout=3600, timings=True)
-        wall = time.perf_counter() - started
+        wall, stolen = time.perf_counter() - started, stolen_since(stolen)
         if plain is None:
             plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
-        runs.append({"job": job, "final": final, "wall": wall, "plain": plain,
-                     "ratio": final.total / wall / plain["images_per_second"]})
+        runs.append({"job": job, "final": final, "wall": wall, "plain": plain, "stolen": stolen,
+                     "ratio": final.total / wall / plain["images_per_second"],
+                     "unstolen_ratio": _unstolen_ratio(final.total, wall, stolen, plain, cores)})
     middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
+    unstolen = sorted(r["unstolen_ratio"] for r in runs if r["unstolen_ratio"] is not None)
     job, final, wall, plain = middle["job"], middle["final"], middle["wall"], middle["plain"]
     stages, batches = ctx.store.stage_times(job.job_id)
     # Last, so TensorFlow's threads are not there while the pipeline is timed.
@@ -109,9 +124,15 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
         "job": job.job_id, "precision": engine_precision,
         "plain_script": plain,
         "times_plain_script": round(middle["ratio"], 3),
+        "times_plain_script_unstolen": _rounded(unstolen[len(unstolen) // 2] if unstolen
+                                                else None),
         "rounds": [{"images_per_second": round(r["final"].total / r["wall"], 1),
                     "plain_script_images_per_second": r["plain"]["images_per_second"],
-                    "times_plain_script": round(r["ratio"], 3)} for r in runs],
+                    "times_plain_script": round(r["ratio"], 3),
+                    "stolen_seconds": r["stolen"],
+                    "plain_script_stolen_seconds": r["plain"]["stolen_seconds"],
+                    "times_plain_script_unstolen": _rounded(r["unstolen_ratio"])}
+                   for r in runs],
         "habit": habit,
         "times_habit": round(final.total / wall / habit["images_per_second"], 1) if habit
         else None,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labeler.bench.stolen import stolen_seconds, stolen_since
 from labeler.scan import scan_images
 
 _session = None
@@ -43,16 +44,20 @@ def _label(task: tuple[list[str], tuple[int, int]]) -> list[tuple[str, int, floa
 
 def plain_script(folder: Path, model: Path, size: tuple[int, int], batch: int = 64,
                  processes: int | None = None) -> dict:
-    """Images/s of that script over `folder`, its pool warm (sessions made) before timing."""
+    """Images/s of that script over `folder`, its pool warm (sessions made) before timing,
+    and the CPU seconds stolen from the machine while it ran (None where not counted)."""
     processes = processes or os.cpu_count() or 1
     context = multiprocessing.get_context("fork")
     with context.Pool(processes, initializer=_start, initargs=(str(model),)) as pool:
         warm = [str(folder / f.path) for f in scan_images(folder)[:batch]]
         pool.map(_label, [(warm, size)] * processes)
-        started = time.perf_counter()
+        stolen, started = stolen_seconds(), time.perf_counter()
         paths = [str(folder / f.path) for f in scan_images(folder)]
         tasks = [(paths[i:i + batch], size) for i in range(0, len(paths), batch)]
         labelled = sum(len(rows) for rows in pool.imap_unordered(_label, tasks))
         seconds = time.perf_counter() - started
+        stolen = stolen_since(stolen)
     return {"images": labelled, "seconds": round(seconds, 3),
-            "images_per_second": round(labelled / seconds, 1), "processes": processes}
+            "images_per_second": round(labelled / seconds, 1), "processes": processes,
+            "stolen_seconds": stolen}
+
