@@ -49,7 +49,7 @@ def send_chunk(app, producer, queue: str, job_id: str, index: int, items: list,
         kwargs["first"] = positions[0]
     else:
         kwargs["indices"] = positions
-    # What Flower and `celery events` show of the task: Celery's own repr of a list of 256
+    # What Flower and `celery events` show of the task: Celery's own repr of a chunk's
     # paths cost the submitting process 4 ms a chunk and showed a truncated list.
     shown = f"({job_id!r}, {index}, <{len(items)} images from {item_name(items[0])!r}>)"
     shown_kwargs = {**kwargs, "indices": f"<{len(positions)} indices>"} if (

@@ -60,4 +60,3 @@ def plain_script(folder: Path, model: Path, size: tuple[int, int], batch: int = 
     return {"images": labelled, "seconds": round(seconds, 3),
             "images_per_second": round(labelled / seconds, 1), "processes": processes,
             "stolen_seconds": stolen}
-
