@@ -257,11 +257,9 @@ class JobStore:
         raw = self.redis.hget(steps_key(job_id), str(chunk))
         return json.loads(raw) if raw else None
 
-    def save_chunk_steps(self, job_id: str, chunk: int, steps: dict | None) -> None:
-        """Saved before each step of a redelivered chunk runs; None once the chunk is done."""
-        if steps is None:
-            self.redis.hdel(steps_key(job_id), str(chunk))
-            return
+    def save_chunk_steps(self, job_id: str, chunk: int, steps: dict) -> None:
+        """Saved before each step of a redelivered chunk runs; `record_chunk(steps_of=)`
+        drops them with the chunk's last write."""
         pipe = self.redis.pipeline()
         pipe.hset(steps_key(job_id), str(chunk), json.dumps(steps))
         pipe.expire(steps_key(job_id), self.ttl)
@@ -279,6 +277,7 @@ class JobStore:
         self, job_id: str, results: dict[int, LabelResult], errors: dict[int, str],
         timings: dict | None = None, worker: str | None = None,
         classes: Sequence[str] | None = None, rewrite: bool = False,
+        steps_of: int | None = None,
     ) -> JobProgress | None:
         """Write one chunk's outcome (keyed by item index) with its paging index, mark
         `worker` active and read the job's progress back, in one round trip (the chunk that
@@ -286,7 +285,9 @@ class JobStore:
         process one more, to number the model). Idempotent for a retried chunk, except its
         `timings` (stage seconds and batch sizes, for benchmarks), which add up again. With
         `rewrite` (a chunk delivered before, whose items may hold results already) the items
-        leave every class's bitmap first, so one whose class changed is not under both."""
+        leave every class's bitmap first, so one whose class changed is not under both.
+        `steps_of` names a redelivered chunk whose last step this is: its saved steps go in
+        the same round trip, so a job never reads as finished with a chunk's steps left."""
         if classes is None:
             classes = json.loads(self.job_record(job_id).get("classes") or "[]")
         ranks = {name: rank for rank, name in enumerate(classes)}
@@ -295,6 +296,8 @@ class JobStore:
             self._touch(pipe, worker)
         if timings:
             self._add_timings(pipe, job_id, timings)
+        if steps_of is not None:
+            pipe.hdel(steps_key(job_id), str(steps_of))
         if rewrite:
             for rank in range(len(classes)):
                 _bits(pipe, bits_key(job_id, rank), [*results, *errors], 0)

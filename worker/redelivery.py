@@ -78,26 +78,30 @@ class RedeliveredChunk:
         errors = dict(refused)
         errors.update({i: CONDEMNED for i in steps.condemned if i in sources and i not in done})
         merged = ChunkOutcome(errors={sources[i][0]: e for i, e in errors.items() if i in sources})
-        if errors:
-            self._write({}, errors)
         pending = [i for i in sources if i not in done and i not in errors]
-        for step in steps.plan(pending, batch):
+        plan = steps.plan(pending, batch)
+        # The last write also drops the saved steps, so the job ends with none left.
+        if errors or not plan:
+            self._write({}, errors, last=not plan)
+        for number, step in enumerate(plan, 1):
             steps.step = step
             self.store.save_chunk_steps(self.job_id, self.chunk, steps.as_saved())
             outcome = label([sources[i] for i in step])
             index_of = {sources[i][0]: i for i in step}
             self._write({index_of[n]: r for n, r in outcome.results.items()},
-                        {index_of[n]: e for n, e in outcome.errors.items()})
+                        {index_of[n]: e for n, e in outcome.errors.items()},
+                        last=number == len(plan))
             merged.results.update(outcome.results)
             merged.errors.update(outcome.errors)
             merged.batch_sizes += outcome.batch_sizes
             merged.infer_seconds += outcome.infer_seconds
             merged.total_seconds += outcome.total_seconds
-        self.store.save_chunk_steps(self.job_id, self.chunk, None)
         return merged
 
-    def _write(self, results: dict[int, LabelResult], errors: dict[int, str]) -> None:
+    def _write(self, results: dict[int, LabelResult], errors: dict[int, str],
+               last: bool) -> None:
         started = time.perf_counter()
         self.store.record_chunk(self.job_id, results, errors, worker=self.worker,
-                                classes=self.classes, rewrite=True)
+                                classes=self.classes, rewrite=True,
+                                steps_of=self.chunk if last else None)
         self.write_seconds += time.perf_counter() - started

@@ -112,8 +112,9 @@ def test_a_redelivered_chunk_finds_its_steps_and_which_items_are_written(store):
     assert store.chunk_steps("j", 0) is None
     store.save_chunk_steps("j", 0, {"step": [4, 5], "suspects": [], "condemned": []})
     assert store.chunk_steps("j", 0)["step"] == [4, 5] and store.chunk_steps("j", 1) is None
-    store.save_chunk_steps("j", 0, None)
-    assert store.chunk_steps("j", 0) is None
+    progress = store.record_chunk("j", {i: _result() for i in range(30) if i not in (3, 17, 20)},
+                                  {}, steps_of=0)
+    assert progress.done == 30 and store.chunk_steps("j", 0) is None
 
 
 def test_a_chunk_of_a_deleted_job_finds_no_record_and_recreates_nothing(store):
