@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -92,16 +91,16 @@ def decode_items(
             refused[str(item)] = "refused: folder outside LABELER_ALLOWED_ROOTS"
             continue
         try:
-            sources.append((item, str(resolver.resolve(item))))
+            sources.append((item, resolver.resolve(item)))
         except (ValueError, TypeError):
             refused[str(item)] = "refused: path escapes the submitted folder"
     return sources, refused
 
 
-@dataclass(frozen=True, slots=True)
-class LabelResult:
+class LabelResult(NamedTuple):
     """One labelled image: the top class, its calibrated probability, the gap to the second,
-    the top-k classes with theirs, and the model (bundle name and precision) that said so."""
+    the top-k classes with theirs, and the model (bundle name and precision) that said so.
+    A named tuple: a worker makes one per image, at a third of a frozen dataclass's cost."""
 
     label: str
     confidence: float

@@ -106,23 +106,25 @@ def resolve_inside(root: Path, relative: str) -> Path:
 
 
 class InsideResolver:
-    """`resolve_inside` for many paths under one root, resolving each folder once: a chunk's
-    images share a few folders, and a full resolution costs a system call per component."""
+    """`resolve_inside` for many paths under one root, as strings, resolving each folder
+    once: a chunk's images share a few folders, a full resolution costs a system call per
+    component, and pathlib's objects cost more than that system call."""
 
     def __init__(self, root: Path) -> None:
         self.base = Path(os.path.realpath(root))
-        self.folders: dict[str, Path] = {}
+        self.folders: dict[str, str] = {}
 
-    def resolve(self, relative: str) -> Path:
+    def resolve(self, relative: str) -> str:
         folder, _, name = relative.rpartition("/")
         if name in ("", ".", "..") or os.path.isabs(relative):
-            return resolve_inside(self.base, relative)
-        real = self.folders.get(folder)
-        if real is None:
-            real = self.folders[folder] = resolve_inside(self.base, folder or ".")
-        target = real / name
+            return str(resolve_inside(self.base, relative))
+        prefix = self.folders.get(folder)
+        if prefix is None:
+            prefix = self.folders[folder] = os.path.join(
+                resolve_inside(self.base, folder or "."), "")
+        target = prefix + name
         # A symbolic link as the last component could point anywhere: resolve it in full.
-        return resolve_inside(self.base, relative) if os.path.islink(target) else target
+        return str(resolve_inside(self.base, relative)) if os.path.islink(target) else target
 
 
 def is_inside(path: Path, root: Path) -> bool:

@@ -155,6 +155,26 @@ def significant(p: float) -> float:
     return float(f"{float(p):.7g}")
 
 
+# At or above this, a float32 times the power of ten that leaves it 7 digits before the point
+# (at most 10**10) is exact in float64, so rounding it there rounds as formatting does.
+_EXACT_ABOVE = 1e-4
+
+
+def significant_all(values: np.ndarray) -> list[float]:
+    """`significant` of each of the float32 `values`, in numpy: formatting and parsing each
+    probability cost more than the rest of a result. Scaled by a power of ten that leaves
+    7 digits before the point, rounded half to even and scaled back (each step exact or
+    correctly rounded); values too small for that go through `significant`."""
+    x = values.astype(np.float64).ravel()
+    plain = x >= _EXACT_ABOVE
+    shift = 6 - np.floor(np.log10(np.where(plain, x, 1.0))).astype(np.int64)
+    power = 10.0 ** shift
+    rounded = np.where(plain, np.rint(x * power) / power, x).tolist()
+    for i in np.flatnonzero(~plain).tolist():
+        rounded[i] = significant(rounded[i])
+    return rounded
+
+
 def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
     started = time.perf_counter()
     probs = run(np.stack(pixels))
@@ -164,10 +184,10 @@ def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) 
     order = np.argsort(-probs, axis=1)[:, :k]
     ranked = np.take_along_axis(probs, order, axis=1)
     second = ranked[:, 1] if k > 1 else np.sort(probs, axis=1)[:, -2]
-    margins = ranked[:, 0] - second
+    margins = significant_all(ranked[:, 0] - second)
     # Plain lists: indexing numpy arrays one element at a time cost more than the rest.
-    rows = zip(names, order.tolist(), ranked.tolist(), margins.tolist(), strict=True)
-    for name, indices, ps, margin in rows:
-        top = tuple((classes[j], significant(p)) for j, p in zip(indices, ps, strict=True))
-        outcome.results[name] = LabelResult(top[0][0], top[0][1], significant(margin), top,
-                                            model_id)
+    labels = np.asarray(classes, dtype=object)[order].tolist()
+    confidences = significant_all(ranked)
+    for row, name in enumerate(names):
+        top = tuple(zip(labels[row], confidences[row * k:row * k + k], strict=True))
+        outcome.results[name] = LabelResult(top[0][0], top[0][1], margins[row], top, model_id)

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from labeler.worker.labelling import DecodePool, label_chunk
+from labeler.worker.labelling import DecodePool, label_chunk, significant, significant_all
 from tests.conftest import write_image
 
 CLASSES = ("a", "b", "c")
@@ -50,6 +50,18 @@ def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
     top_k = [p for _, p in result["0.png"].top_k]
     assert top_k[1:] == [3e-7, 2e-7]  # not rounded to a 0.0 tie
     assert result["0.png"].confidence < 1.0
+
+
+def test_rounding_in_numpy_gives_what_formatting_gives_for_every_kind_of_probability():
+    rng = np.random.default_rng(1)
+    edges = [np.float32(10.0**k) for k in range(-12, 1)]
+    values = np.concatenate([
+        rng.random(50_000), 10.0 ** rng.uniform(-12, 0, 50_000),  # uniform, and every scale
+        rng.integers(1, 256, 500) / 256,  # halfway cases at the eighth digit
+        [0.0, 1.0, 1e-4, 9.9999e-5, 1e-38, 1e-45],
+        [np.nextafter(e, np.float32(d)) for e in edges for d in (0, 2)], edges,
+    ]).astype(np.float32)
+    assert significant_all(values) == [significant(v) for v in values.tolist()]
 
 
 def test_in_process_limit_spares_slow_items_under_it_and_leaves_no_timer():

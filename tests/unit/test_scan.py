@@ -66,8 +66,8 @@ def test_the_folder_caching_resolver_refuses_the_same_escapes(tmp_path):
     (tmp_path / "a" / "link.jpg").symlink_to("/etc/hostname")
     (tmp_path / "out").symlink_to("/etc")
     resolver = InsideResolver(tmp_path)
-    assert resolver.resolve("a/b.jpg") == tmp_path.resolve() / "a" / "b.jpg"
-    assert resolver.resolve("top.jpg") == tmp_path.resolve() / "top.jpg"
+    assert resolver.resolve("a/b.jpg") == str(tmp_path.resolve() / "a" / "b.jpg")
+    assert resolver.resolve("top.jpg") == str(tmp_path.resolve() / "top.jpg")
     for bad in ["../x.jpg", "/etc/passwd", "a/../../x.jpg", "a/link.jpg", "out/hostname",
                 "a/b/../../../x.jpg"]:
         with pytest.raises(ValueError):
