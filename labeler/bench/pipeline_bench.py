@@ -82,7 +82,7 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
 
     warm = synthetic_folder(4 * 64)
     try:  # workers started, model loaded, a few batches run
-        submit_and_wait(ctx, warm, bundle, precision, timeout=600)
+        ctx.store.forget_job(submit_and_wait(ctx, warm, bundle, precision, timeout=600)[0].job_id)
     finally:
         shutil.rmtree(warm, ignore_errors=True)
     runs = []
@@ -97,15 +97,20 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
         job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress,
                                      timeout=3600, timings=True)
         wall, stolen = time.perf_counter() - started, stolen_since(stolen)
+        # Each round's job goes once read, so Redis holds the same for every round: kept, a
+        # run's jobs grew it by hundreds of MB and set off rewrites of its append-only file.
+        timings = ctx.store.stage_times(job.job_id)
+        ctx.store.forget_job(job.job_id)
         if plain is None:
             plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
         runs.append({"job": job, "final": final, "wall": wall, "plain": plain, "stolen": stolen,
+                     "timings": timings,
                      "ratio": final.total / wall / plain["images_per_second"],
                      "unstolen_ratio": _unstolen_ratio(final.total, wall, stolen, plain, cores)})
     middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
     unstolen = sorted(r["unstolen_ratio"] for r in runs if r["unstolen_ratio"] is not None)
     job, final, wall, plain = middle["job"], middle["final"], middle["wall"], middle["plain"]
-    stages, batches = ctx.store.stage_times(job.job_id)
+    stages, batches = middle["timings"]
     # Last, so TensorFlow's threads are not there while the pipeline is timed.
     habit = bench_habit(folder, bundle.path / "training" / "model.keras", bundle.input_size,
                         habit_images, Serving.from_metadata(bundle.metadata)

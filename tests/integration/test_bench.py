@@ -38,6 +38,7 @@ def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, stor
     # The progress line ends at the job's total, not where the last poll happened to see it.
     assert "300/300" in proc.stderr.splitlines()[-2] + proc.stderr.splitlines()[-1]
     assert (result["labelled"], result["failed"]) == (300, 0)
+    assert store.job_record(result["job"]) == {}  # each round's job forgotten once read
     assert sum(size * count for size, count in
                ((int(k), v) for k, v in result["batch_sizes"].items())) == 300
     assert {"queue_wait", "decode", "infer", "write"} <= set(result["stage_seconds"])
