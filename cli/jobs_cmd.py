@@ -10,16 +10,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from labeler import labelstudio
 from labeler.bundle import PRECISIONS, load_bundle
 from labeler.cli.progress import ProgressPrinter, count
 from labeler.context import Context
 from labeler.durations import format_seconds
 from labeler.errors import JobNotFound, LabelerError
-from labeler.jobstore import JobProgress, JobState
-from labeler.results_io import format_for, write_job_results
 
 if TYPE_CHECKING:
+    from labeler.jobstore import JobProgress
     from labeler.submit import StartedJob, Submission
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
@@ -55,6 +53,8 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     bundle = load_bundle(model or ctx.settings.model)
     if precision != "auto":
         bundle.variant_path(precision)
+    from labeler.results_io import write_job_results
+
     clock = time.monotonic()
     started = start_job(ctx, folder, bundle, precision, top_k, inline, resume, not no_spawn)
     job = started.submission
@@ -96,11 +96,12 @@ def _worker_hint(bundle, model, precision: str) -> str:
 
 
 def _summary(job: Submission, final: JobProgress, seconds: float) -> str:
-    """What this submission did: a resumed job counts only the images it queued again."""
+    """What this submission did, in wall time from the command's start (scan, queueing and
+    any worker start-up included), and the rate the workers labelled at once started. A
+    resumed job counts only the images it queued again."""
     labelled = final.labelled - job.labelled_before
-    done = labelled + final.failed
-    text = (f"{labelled:,} labelled, {final.failed:,} failed in {seconds:.1f} s "
-            f"({done / seconds if seconds > 0 else 0:,.0f} images/s)")
+    text = (f"{labelled:,} labelled, {final.failed:,} failed in {seconds:.1f} s wall time; "
+            f"workers labelled {final.rate:,.0f} images/s")
     if job.resumed:
         text += f"; the job now has {final.labelled:,} of {final.total:,} labelled"
     return text
@@ -133,6 +134,8 @@ def _show(ctx: Context, job_id: str) -> None:
 
 
 def _check_output(output: str) -> None:
+    from labeler.results_io import format_for
+
     try:
         format_for(output)
     except ValueError as exc:
@@ -153,7 +156,8 @@ def status(job_id, as_json) -> None:
         click.echo(_describe(job))
         return
     jobs, workers = ctx.store.recent_jobs(), ctx.store.workers()
-    queues = sorted({j.record.get("queue", "") for j in jobs} | {w["queue"] for w in workers})
+    served = {q for w in workers for q in w.get("queues") or [w["queue"]]}
+    queues = sorted({j.record.get("queue", "") for j in jobs} | served)
     depths = {q: ctx.store.queue_depth(q) for q in queues if q}
     if as_json:
         click.echo(json.dumps({"jobs": [j.as_dict() for j in jobs], "workers": workers,
@@ -161,19 +165,31 @@ def status(job_id, as_json) -> None:
         return
     click.echo(f"workers online: {len(workers)}")
     for w in workers:
-        click.echo(f"  {w['name']}  {w['queue']}  concurrency {w['concurrency']}")
+        click.echo(f"  {w['name']}  concurrency {w['concurrency']}  serving "
+                   f"{', '.join(w.get('queues') or [w['queue']])}")
     for queue, depth in depths.items():
-        click.echo(f"queue {queue}: {depth} chunks waiting")
+        click.echo(f"queue {queue}: {count(depth, 'chunk')} waiting")
     click.echo("recent jobs:" if jobs else "no jobs yet")
-    for job in jobs:
-        click.echo("  " + _describe(job, short=True))
+    for line in _jobs_table(jobs):
+        click.echo("  " + line)
 
 
-def _describe(job: JobProgress, short: bool = False) -> str:
-    text = (f"{job.id}  {job.state.value:7s}  {job.done:,}/{job.total:,}  "
+def _jobs_table(jobs: list[JobProgress]) -> list[str]:
+    """Recent jobs as aligned columns under a header: text left, numbers right."""
+    header = ("job", "state", "done", "total", "labelled", "failed")
+    rows = [(j.id, j.state.value, f"{j.done:,}", f"{j.total:,}", f"{j.labelled:,}",
+             f"{j.failed:,}") for j in jobs]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in ([header, *rows] if rows else [])]
+
+
+def _describe(job: JobProgress) -> str:
+    from labeler.jobstore import JobState
+
+    text = (f"{job.id}  {job.state.value}  {job.done:,}/{job.total:,}  "
             f"labelled {job.labelled:,}  failed {job.failed:,}")
-    if short:
-        return text
     eta = "" if job.state is JobState.DONE else f"  ETA {format_seconds(job.eta)}"
     return (f"{text}\n  {job.rate:,.0f} images/s  elapsed {format_seconds(job.elapsed)}{eta}"
             f"\n  folder {job.record.get('root')}  model {job.record.get('model')} "
@@ -199,6 +215,9 @@ def _describe(job: JobProgress, short: bool = False) -> str:
               help="Only labelled items with a confidence under this (the ones to review).")
 def results(job_id, output, fmt, images, label, below) -> None:
     """Write the labels (and failures with their reasons) of JOB_ID."""
+    from labeler import labelstudio
+    from labeler.results_io import write_job_results
+
     if fmt is None:
         _check_output(output)
     if (fmt == "labelstudio") != bool(images):

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import click
-import redis
 
 from labeler import __version__
 from labeler.errors import LabelerError, UsageError
 from labeler.settings import get_settings
+
+# Every command, as module:attribute under labeler.cli, imported only when used.
+COMMANDS = {
+    "submit": "jobs_cmd:submit", "status": "jobs_cmd:status", "results": "jobs_cmd:results",
+    "forget": "jobs_cmd:forget", "reviewed": "review_cmd:reviewed", "worker": "worker_cmd:worker",
+    "train": "model_cmd:train", "export": "model_cmd:export", "evaluate": "model_cmd:evaluate",
+    "score": "model_cmd:score", "bench": "bench_cmd:bench", "doctor": "doctor_cmd:doctor",
+    "serve": "serve_cmd:serve", "stop": "stop_cmd:stop",
+}
 
 # `doctor` reports bad settings as one of its checks instead of refusing to start.
 _CHECKS_SETTINGS_ITSELF = {"doctor"}
@@ -32,12 +43,32 @@ class LabelerGroup(click.Group):
             raise UsageLine(str(exc)) from None
         except LabelerError as exc:
             raise click.ClickException(str(exc)) from None
-        except redis.OutOfMemoryError:
-            raise click.ClickException(
-                "Redis is full (maxmemory, noeviction): free space with 'labeler forget JOB' "
-                "or raise LABELER_REDIS_MAXMEMORY") from None
-        except redis.RedisError as exc:
-            raise click.ClickException(f"Redis failed: {exc}") from None
+        except Exception as exc:
+            raise _redis_failure(exc) or exc from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Each command's module is imported when that command is asked for: `--help` and
+        `status` do not pay for what `bench` or `serve` import."""
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(f"labeler.cli.{module}"), attribute)
+
+
+def _redis_failure(exc: Exception) -> click.ClickException | None:
+    """Redis's errors as one line; redis-py is imported only by commands that talk to Redis,
+    so an error cannot be one of its own unless it was."""
+    redis = sys.modules.get("redis")
+    if redis is None or not isinstance(exc, redis.RedisError):
+        return None
+    if isinstance(exc, redis.OutOfMemoryError):
+        return click.ClickException(
+            "Redis is full (maxmemory, noeviction): free space with 'labeler forget JOB' "
+            "or raise LABELER_REDIS_MAXMEMORY")
+    return click.ClickException(f"Redis failed: {exc}")
 
 
 def _skips_settings(ctx: click.Context) -> bool:
@@ -51,29 +82,6 @@ def _skips_settings(ctx: click.Context) -> bool:
 @click.version_option(__version__, prog_name="labeler")
 def cli() -> None:
     """Label folders of images with a CNN served by ONNX Runtime on Celery workers."""
-
-
-def _register() -> None:
-    from labeler.cli import (
-        bench_cmd,
-        doctor_cmd,
-        jobs_cmd,
-        model_cmd,
-        review_cmd,
-        serve_cmd,
-        stop_cmd,
-        worker_cmd,
-    )
-
-    for command in (jobs_cmd.submit, jobs_cmd.status, jobs_cmd.results, jobs_cmd.forget,
-                    review_cmd.reviewed,
-                    worker_cmd.worker, model_cmd.train, model_cmd.export, model_cmd.evaluate,
-                    model_cmd.score, bench_cmd.bench, doctor_cmd.doctor, serve_cmd.serve,
-                    stop_cmd.stop):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ def _given_on_command_line() -> set[str]:
 
 
 # The names of `training.models.PRESETS`, spelled out so that building the CLI's help does not
-# import TensorFlow (tests/unit/test_model_budget.py checks they agree).
+# import TensorFlow (tests/train/test_model_budget.py checks they agree).
 PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep", "resnet56",
                 "wrn16", "transfer")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from labeler.durations import format_seconds
-from labeler.jobstore import JobProgress
+
+if TYPE_CHECKING:
+    from labeler.jobstore import JobProgress
 
 
 def count(n: int, noun: str) -> str:
@@ -22,7 +25,7 @@ def progress_line(job: JobProgress, width: int = 30) -> str:
     bar = "#" * filled + "-" * (width - filled)
     failed = f", {job.failed:,} failed" if job.failed else ""
     return (f"[{bar}] {job.done:,}/{job.total:,} {fraction:4.0%}{failed}  "
-            f"{job.rate:,.0f} img/s  ETA {format_seconds(job.eta)}")
+            f"labelling {job.rate:,.0f} images/s  ETA {format_seconds(job.eta)}")
 
 
 class ProgressPrinter:

@@ -14,8 +14,9 @@ from labeler.cli.main import cli
 
 
 def _commands(group: click.Group, prefix: str = ""):
-    for name in sorted(group.commands):
-        command = group.commands[name]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             yield from _commands(command, f"{prefix}{name} ")
         else:

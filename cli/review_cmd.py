@@ -6,9 +6,6 @@ from pathlib import Path
 
 import click
 
-from labeler import labelstudio
-from labeler.manifest import write_manifest
-
 
 @click.command()
 @click.argument("export", type=click.Path(exists=True, dir_okay=False))
@@ -20,6 +17,9 @@ from labeler.manifest import write_manifest
 def reviewed(export, output, keep_unreviewed) -> None:
     """Turn a Label Studio project's JSON EXPORT of labeler tasks into a manifest of the
     reviewed labels: corrected, accepted (the model's label submitted) or annotated."""
+    from labeler import labelstudio
+    from labeler.manifest import write_manifest
+
     review = labelstudio.reviewed_labels(labelstudio.read_export(export), keep_unreviewed)
     write_manifest(review.labels, output)
     click.echo(f"{review.summary()}; wrote {output}")

@@ -6,8 +6,6 @@ from urllib.parse import urlsplit
 
 import click
 
-from labeler.imaging import MAX_FILE_BYTES
-
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -31,6 +29,7 @@ from labeler.imaging import MAX_FILE_BYTES
 def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
           public_url) -> None:
     """Web page: upload images or a zip, watch them labelled, review and download."""
+    from labeler.imaging import MAX_FILE_BYTES
     from labeler.web.app import WebConfig
     from labeler.web.server import allowed_hosts, check_port_free, is_loopback
     from labeler.web.server import serve as run_server

@@ -33,3 +33,6 @@ def stop(grace) -> None:
                    "flushed); the next labeler command starts it again")
     elif not running:
         click.echo("nothing running for this LABELER_HOME")
+    if report.still_running:
+        pids = " ".join(map(str, report.still_running))
+        click.echo(f"still exiting after 10 s: process {pids}; check again with: ps -p {pids}")

@@ -9,8 +9,9 @@ if [ "$offline" = 1 ]; then
 fi
 python3 -m venv /opt/labeler
 python3 /src/deploy/image_requirements.py "$variant" > /tmp/requirements.txt
+# The versions the test suite last passed with (locks/labeler.txt), not whatever is newest.
 /opt/labeler/bin/pip install --no-cache-dir --disable-pip-version-check -q \
-    -r /tmp/requirements.txt
+    -c /src/locks/labeler.txt -r /tmp/requirements.txt
 /opt/labeler/bin/pip install --no-cache-dir --disable-pip-version-check -q --no-deps /src
 # Nothing installs into the image after this; the compiled bytecode stays (a non-root worker
 # could not write it, and would compile everything at each start).

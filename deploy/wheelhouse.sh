@@ -14,5 +14,5 @@ python3 -m pip download -q --disable-pip-version-check -d wheelhouse --only-bina
     --python-version "$python" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 \
-    -r wheelhouse/requirements.txt "setuptools>=68" $FULL_VERSION_ONLY
+    -c locks/labeler.txt -r wheelhouse/requirements.txt "setuptools>=68" $FULL_VERSION_ONLY
 echo "wheelhouse/: $(ls wheelhouse | grep -c '\.whl$') wheels for $variant, Python $python"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from labeler.jobstore import JobStore
-from labeler.redis_server import connect, ensure_redis, redis_url
 from labeler.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from labeler.jobstore import JobStore
 
 
 @dataclass
@@ -17,10 +19,16 @@ class Context:
 
     @cached_property
     def redis_url(self) -> str:
+        # redis-py and the store load here, not at import: `--help` needs neither.
+        from labeler.redis_server import redis_url
+
         return redis_url(self.settings)
 
     @cached_property
     def store(self) -> JobStore:
+        from labeler.jobstore import JobStore
+        from labeler.redis_server import connect
+
         return JobStore(connect(self.redis_url), ttl=self.settings.result_ttl)
 
     @property
@@ -29,5 +37,7 @@ class Context:
 
     def revive_redis(self) -> None:
         """After an outage: restart the embedded Redis (from its append-only file)."""
+        from labeler.redis_server import ensure_redis
+
         if self.embedded:
             ensure_redis(self.settings.home, self.settings.redis_maxmemory)

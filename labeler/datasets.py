@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from labeler.errors import DecodeError, LabelerError
-from labeler.imaging import decode_image, is_image_path
+from labeler.imaging import decode_image
 from labeler.manifest import is_manifest, read_manifest
+from labeler.scan import is_image_path
 from labeler.settings import labeler_home
 
 

@@ -11,12 +11,14 @@ import contextlib
 import ctypes.util
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labeler.bundle import ModelBundle
 from labeler.errors import BundleError, LabelerError
 from labeler.settings import labeler_home
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "cpu")
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"

@@ -17,9 +17,6 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from labeler.errors import DecodeError
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic", ".heif"}
-)
 # Formats Pillow may open; anything else (EPS, PSD, PDF, ...) is refused before parsing.
 # AVIF is built into Pillow; HEIF/HEIC comes from the pillow-heif plugin when it is installed.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
@@ -28,14 +25,6 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 BACKGROUND = (255, 255, 255)
 
 Image.LOAD_TRUNCATED_IMAGES = False
-
-
-# For messages: the extensions a scan or an upload looks for.
-IMAGE_EXTENSION_LIST = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-
-
-def is_image_path(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def decode_image(

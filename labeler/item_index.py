@@ -17,9 +17,12 @@ the class ranges after a bisection on the confidence finds where a page starts.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labeler.protocol import LabelResult
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCALE = 10**7  # confidence steps: what 7 significant digits of a top-1 probability need
 STRIDE = 10 * SCALE  # one class's range of scores
@@ -32,6 +35,8 @@ def score(rank: int, confidence: float) -> int:
 
 def set_bits(bitmap: bytes) -> np.ndarray:
     """Indices of the set bits of a Redis bitmap (bit 0 is the high bit of byte 0)."""
+    import numpy as np  # loaded by what reads or writes bitmaps, not by `labeler status`
+
     return np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8)))
 
 
@@ -40,6 +45,8 @@ def bit_runs(indices, gap: int = 64) -> list[tuple[int, bytes]]:
     Redis bitmap: a chunk's items are mostly consecutive, so a chunk is a few dozen bytes
     instead of a command argument per item. A run ends where more than `gap` bytes would
     hold no index, so scattered indices stay small."""
+    import numpy as np
+
     found = np.unique(np.asarray(indices, dtype=np.int64))
     if not len(found):
         return []

@@ -10,12 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from labeler.context import Context
-from labeler.jobstore import JobStore
 from labeler.settings import Settings
+
+if TYPE_CHECKING:
+    from labeler.context import Context
+    from labeler.jobstore import JobStore
 
 
 def default_concurrency() -> int:
@@ -115,6 +118,8 @@ class StopReport:
     workers_stopped: list[int]
     workers_killed: list[int]
     redis_stopped: bool
+    # Processes told to stop that had not exited when `stop_local` gave up waiting.
+    still_running: list[int] = field(default_factory=list)
 
 
 def stop_local(store: JobStore | None, settings: Settings, grace: float | None = None
@@ -123,11 +128,14 @@ def stop_local(store: JobStore | None, settings: Settings, grace: float | None =
     Celery's warm shutdown (SIGTERM: the running chunk finishes, prefetched ones go back to
     the queue), then Redis shuts down, flushing its append-only file. A worker still running
     after `grace` seconds (default: the task time limit and ten more) is killed; its chunk
-    comes back after the visibility timeout."""
-    from labeler.redis_server import stop_redis
+    comes back after the visibility timeout. Returns once every stopped process has exited,
+    pool processes and Redis included, or says which have not."""
+    from labeler.redis_server import embedded_redis_pid, stop_redis
 
     pids = [w["pid"] for w in (store.workers() if store else [])
             if w.get("host") == socket.gethostname() and is_labeler_worker(w.get("pid"))]
+    # A worker's pool processes outlive its main process by a moment: wait for them too.
+    family = sorted({member for pid in pids for member in (pid, *group_members(pid))})
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -142,7 +150,40 @@ def stop_local(store: JobStore | None, settings: Settings, grace: float | None =
                 os.killpg(pid, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGKILL)
-    return StopReport([p for p in pids if p not in killed], killed, stop_redis(settings.home))
+    redis_pid = embedded_redis_pid(settings.home)
+    redis_stopped = stop_redis(settings.home)
+    waited = [*family, *([redis_pid] if redis_stopped and redis_pid else [])]
+    return StopReport([p for p in pids if p not in killed], killed, redis_stopped,
+                      wait_for_exit(waited, timeout=10))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of the process group `pgid` other than its leader."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != pgid and _alive(int(entry.name)):
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry.name)) == pgid:
+                    members.append(int(entry.name))
+    return members
+
+
+def wait_for_exit(pids: list[int], timeout: float) -> list[int]:
+    """Wait until every process in `pids` has exited; those still running after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (running := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return running
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie has exited; only its parent has not
+    collected it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def is_labeler_worker(pid: int | None) -> bool:

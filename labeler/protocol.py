@@ -112,6 +112,12 @@ class LabelResult(NamedTuple):
         return {"label": self.label, "confidence": self.confidence, "margin": self.margin,
                 "top_k": [list(pair) for pair in self.top_k], "model": self.model}
 
+    @staticmethod
+    def empty_dict() -> dict:
+        """A failed item's fields: every key a labelled item has, each null."""
+        return {"label": None, "confidence": None, "margin": None, "top_k": None,
+                "model": None}
+
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), separators=(",", ":"))
 

@@ -23,6 +23,7 @@ from labeler.errors import ServiceError
 from labeler.settings import Settings
 
 SOCKET_NAME = "redis.sock"
+PID_FILE = "redis.pid"
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux
 
 
@@ -96,7 +97,7 @@ def _config(folder: Path, socket_path: Path, maxmemory: str) -> str:
         "unixsocketperm 700",
         f"dir {folder}",
         "daemonize yes",
-        f"pidfile {folder / 'redis.pid'}",
+        f"pidfile {folder / PID_FILE}",
         f"logfile {folder / 'redis.log'}",
         "appendonly yes",
         "appendfsync everysec",
@@ -150,6 +151,14 @@ def _answers(url: str) -> bool:
 
 def embedded_redis_running(home: Path) -> bool:
     return _answers(f"unix://{home / 'redis' / SOCKET_NAME}")
+
+
+def embedded_redis_pid(home: Path) -> int | None:
+    """The embedded Redis's process id, from its pid file; None when there is none."""
+    try:
+        return int((home / "redis" / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def stop_redis(home: Path) -> bool:

@@ -53,7 +53,7 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
         if kind == ".csv":
             writer.writerow(csv_row(path, result, error))
         else:
-            fields = result.as_dict() if result else {"label": None, "confidence": None}
+            fields = result.as_dict() if result else LabelResult.empty_dict()
             row = {"path": path, **fields, "error": error}
             buffer.write(json.dumps(row) + "\n")
         rows += 1

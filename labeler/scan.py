@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from labeler.imaging import IMAGE_EXTENSIONS
+# The file names a scan or an upload takes for images (any case); decoding is labeler.imaging's.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic", ".heif"}
+)
+# For messages: the extensions a scan or an upload looks for.
+IMAGE_EXTENSION_LIST = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+
+
+def is_image_path(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 class ScannedFile(NamedTuple):

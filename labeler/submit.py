@@ -11,11 +11,10 @@ from labeler.broker import configure
 from labeler.bundle import ModelBundle
 from labeler.context import Context
 from labeler.errors import JobNotFound, LabelerError, ServiceError, UsageError
-from labeler.imaging import IMAGE_EXTENSION_LIST
 from labeler.jobstore import JobStore
 from labeler.local_workers import WorkerSupply
 from labeler.protocol import inline_item, queue_name, send_chunk
-from labeler.scan import ScannedFile, scan_images, tapered_chunks
+from labeler.scan import IMAGE_EXTENSION_LIST, ScannedFile, scan_images, tapered_chunks
 from labeler.settings import Settings
 
 

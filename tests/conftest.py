@@ -169,3 +169,22 @@ def acl_redis(tmp_path):
     yield port
     server.terminate()
     server.wait()
+
+
+TRAIN_TESTS = Path(__file__).resolve().parent / "train"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """On the base install (no [train] extra), `pytest -m "not train"` still collects: the
+    modules of tests/train/ import TensorFlow, Keras or ONNX, and every test in them is marked
+    train. Without such a -m they are collected, and fail loudly where the extra is missing."""
+    excludes_train = "not train" in (config.getoption("markexpr") or "")
+    if excludes_train and TRAIN_TESTS in (collection_path, *collection_path.parents):
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAIN_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.train)

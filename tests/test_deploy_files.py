@@ -87,7 +87,7 @@ def test_every_labeler_command_and_flag_in_deploy_exists():
     invocations = _labeler_invocations()
     assert any(args[0] == "worker" and "--concurrency" in args for args in invocations)
     for args in invocations:
-        command = cli.commands.get(args[0])
+        command = cli.get_command(None, args[0])
         assert command is not None, f"unknown command {args[0]}"
         flags = {opt for p in command.params if isinstance(p, click.Option)
                  for opt in (*p.opts, *p.secondary_opts)}

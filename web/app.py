@@ -32,11 +32,11 @@ from labeler.bundle import ModelBundle, load_bundle
 from labeler.context import Context
 from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
 from labeler.fleet_metrics import metrics_text
-from labeler.imaging import IMAGE_EXTENSION_LIST, preview_jpeg
+from labeler.imaging import preview_jpeg
 from labeler.jobstore import JobState
 from labeler.local_workers import WorkerSupply
 from labeler.results_io import job_result_text
-from labeler.scan import is_inside, resolve_inside
+from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
 from labeler.web.queries import SORTS, ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labeler.jobstore import JobStore
-from labeler.protocol import Item
+from labeler.protocol import Item, LabelResult
 
 SORTS = ("path", "confidence", "-confidence")
 
@@ -22,8 +22,8 @@ class ItemQuery:
 
 def item_row(index: int, item: Item) -> dict:
     if item.result is None:
-        return {"index": index, "path": item.path, "label": None, "confidence": None,
-                "top_k": [], "error": item.error}
+        return {"index": index, "path": item.path, **LabelResult.empty_dict(), "top_k": [],
+                "error": item.error}
     return {"index": index, "path": item.path, **item.result.as_dict(), "error": None}
 
 

@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from labeler.errors import LabelerError
-from labeler.imaging import IMAGE_EXTENSION_LIST, MAX_FILE_BYTES, is_image_path
-from labeler.scan import resolve_inside
+from labeler.imaging import MAX_FILE_BYTES
+from labeler.scan import IMAGE_EXTENSION_LIST, is_image_path, resolve_inside
 
 COPY_BLOCK = 1 << 20
 UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\\:*?\"<>|]")

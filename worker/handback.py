@@ -19,22 +19,9 @@ from celery import Celery
 
 from labeler.jobstore import JobStore
 from labeler.local_workers import live_workers
+from labeler.worker.broker_internals import restore_delivery, unacked_deliveries
 
 log = logging.getLogger("labeler.worker")
-
-
-def held_delivery_tags() -> list[str] | None:
-    """In a worker's main process: the delivery tags of the chunks it holds; None when they
-    could not be read (the sets changed while being read, a few times in a row)."""
-    from celery.worker import state
-
-    for _ in range(5):
-        try:
-            requests = [*state.reserved_requests, *state.active_requests]
-            return sorted({str(r.message.delivery_tag) for r in requests if r.message})
-        except RuntimeError:  # a set changed size while being copied
-            continue
-    return None
 
 
 def live_holders(store: JobStore) -> tuple[set[str], bool]:
@@ -58,14 +45,11 @@ def hand_back_orphans(app: Celery, store: JobStore, grace: float) -> int:
     # connects to Redis; its client reconnects by itself after an outage.
     with app.pool.acquire(block=True) as connection:
         channel = connection.default_channel
-        client = channel.client
-        delivered = client.zrange(channel.unacked_index_key, 0, -1, withscores=True)
-        for tag, at in delivered:
-            tag = tag.decode() if isinstance(tag, bytes) else tag
+        for tag, at in unacked_deliveries(channel):
             if tag in held or time.time() - at < grace:
                 continue
             # Onto the end the queue is consumed from: a handed-back chunk goes next.
-            channel.qos.restore_by_tag(tag, client=client)
+            restore_delivery(channel, tag)
             restored += 1
     if restored:
         log.warning("handed back %d chunk(s) no live worker holds", restored)

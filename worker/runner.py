@@ -24,7 +24,8 @@ from labeler.jobstore import JobStore
 from labeler.protocol import queue_name
 from labeler.redis_server import connect
 from labeler.settings import get_settings
-from labeler.worker.handback import hand_back_orphans, held_delivery_tags
+from labeler.worker.broker_internals import held_delivery_tags
+from labeler.worker.handback import hand_back_orphans
 from labeler.worker.tasks import WorkerOptions
 
 log = logging.getLogger("labeler.worker")

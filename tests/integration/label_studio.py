@@ -1,13 +1,13 @@
-"""A real Label Studio for the tests: installed from the package index into a venv of its own
-(kept under ~/.cache between runs), started on loopback with a known user and API token, and
-spoken to through its REST API as a user's scripts would."""
+"""A real Label Studio for the tests: installed from locks/label-studio.txt into a venv of its
+own (kept under ~/.cache between runs, rebuilt when the lock changes or it fails to start),
+started on loopback with a known user and API token, and spoken to through its REST API as a
+user's scripts would."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,21 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import _free_port
+from tests.pinned_tools import LABEL_STUDIO, ToolFailed
 
-REQUIREMENT = "label-studio>=1.23,<1.24"
-VENV = Path(os.environ.get("LABELER_TEST_CACHE", Path.home() / ".cache" / "labeler-tests")) / \
-    "label-studio-1.23"
 EMAIL, PASSWORD, TOKEN = "reviewer@example.com", "review-pass-1", "labeler-test-token-1"
-
-
-def installed() -> Path:
-    """The label-studio program, installed on first use (a few minutes, about 1 GB)."""
-    program = VENV / "bin" / "label-studio"
-    if not program.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", REQUIREMENT], check=True,
-                       stdout=subprocess.DEVNULL)
-    return program
 
 
 @dataclass
@@ -76,6 +64,17 @@ class LabelStudio:
 
 
 def start(data_dir: Path, document_root: Path) -> LabelStudio:
+    """Label Studio on a free port, answering its API. A cached install that does not start
+    is built again once from the lock before giving up."""
+    try:
+        return _start(data_dir, document_root, LABEL_STUDIO.installed())
+    except ToolFailed:
+        if not LABEL_STUDIO.is_current():
+            raise
+    return _start(data_dir, document_root, LABEL_STUDIO.installed(rebuild=True))
+
+
+def _start(data_dir: Path, document_root: Path, program: Path) -> LabelStudio:
     port = _free_port()
     env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
@@ -83,7 +82,7 @@ def start(data_dir: Path, document_root: Path) -> LabelStudio:
     log = data_dir / "label-studio.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [str(installed()), "start", "--no-browser", "--port", str(port),
+            [str(program), "start", "--no-browser", "--port", str(port),
              "--host", f"http://127.0.0.1:{port}", "--data-dir", str(data_dir),
              "--username", EMAIL, "--password", PASSWORD, "--user-token", TOKEN,
              "--enable-legacy-api-token"],
@@ -92,10 +91,11 @@ def start(data_dir: Path, document_root: Path) -> LabelStudio:
     deadline = time.monotonic() + 300  # the first start migrates its database
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"label-studio exited: {log.read_text()[-3000:]}")
+            raise LABEL_STUDIO.failure(f"exited with status {process.returncode} at start", log)
         try:
             studio.call("GET", "/api/projects")
             return studio
         except (OSError, AssertionError):
             time.sleep(1)
-    raise TimeoutError(f"label-studio did not answer: {log.read_text()[-3000:]}")
+    os.killpg(process.pid, 9)
+    raise LABEL_STUDIO.failure("did not answer on its port within 300 s", log)

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from labeler.jobstore import JobStore
-from labeler.redis_server import connect, ensure_redis, stop_redis
+from labeler.local_workers import group_members, wait_for_exit
+from labeler.redis_server import connect, embedded_redis_pid, ensure_redis, stop_redis
 from tests.conftest import REPO, cli_env, run_cli, start_worker, stop_process
 
 
@@ -82,12 +83,14 @@ def test_stop_ends_the_workers_and_the_redis_it_started():
         store = JobStore(connect(f"unix://{home / 'redis' / 'redis.sock'}"))
         pids = [w["pid"] for w in store.workers()]
         assert pids, "submit should have left its spawned worker running"
+        # Its pool processes and Redis too: stop returns once every one of them has exited.
+        family = [*pids, *(member for pid in pids for member in group_members(pid))]
+        assert len(family) > len(pids), "a worker runs pool processes"
+        redis_pid = embedded_redis_pid(home)
         stopped = run_cli(["stop"], env, timeout=120)
         assert stopped.returncode == 0, stopped.stderr
         assert f"worker {pids[0]} stopped" in stopped.stdout and "shut down" in stopped.stdout
-        for pid in pids:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
-                f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert wait_for_exit([*family, redis_pid], timeout=0) == [], stopped.stdout
         assert not (home / "redis" / "redis.sock").exists() or not _answers(home)
         # Nothing was lost: the next command starts Redis again from its append-only file.
         again = run_cli(["status", "--json"], env)

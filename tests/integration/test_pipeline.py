@@ -89,6 +89,20 @@ def test_status_and_results_from_another_shell(
     labelled = [x for x in lines if not x["error"]]
     assert len(lines) == 165 and all(len(x["top_k"]) == 2 for x in labelled)
     assert all(x["margin"] >= 0 and x["model"].startswith("cifar10") for x in labelled)
+    # Every row has every field: a failed one has them all, null, beside its reason.
+    assert all(list(x) == list(lines[0]) for x in lines)
+    failed = [x for x in lines if x["error"]]
+    assert len(failed) == 3 and all(
+        x[k] is None for x in failed for k in ("label", "confidence", "margin", "top_k", "model"))
+
+    # The overview names every queue the worker serves, and the jobs table lines up.
+    served = overview["workers"][0]["queues"]
+    assert set(served) <= set(overview["queues"]) and len(served) >= 1
+    table = run_cli(["status"], env).stdout.splitlines()
+    rows = table[table.index("recent jobs:") + 1:]
+    assert rows[0].split() == ["job", "state", "done", "total", "labelled", "failed"]
+    assert len({len(row) for row in rows}) == 1, "\n".join(rows)
+    assert all(f"serving {', '.join(served)}" in line for line in table if "concurrency" in line)
 
     stdout_csv = run_cli(["results", job_id], env).stdout
     assert len(list(csv.DictReader(io.StringIO(stdout_csv)))) == 165

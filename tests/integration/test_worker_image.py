@@ -92,6 +92,7 @@ def image(tmp_path_factory):
     work = tmp_path_factory.mktemp("image")
     started = time.monotonic()
     _base_image(work)
+    before = _image_ids()
     sh("sh", "deploy/wheelhouse.sh", "cpu", _python_version(), cwd=REPO)
     sh("podman", "build", "--format", "docker", "--isolation", "chroot", "--no-cache",
        "-f", "deploy/worker.Dockerfile", "--build-arg", f"BASE={BASE}",
@@ -100,7 +101,14 @@ def image(tmp_path_factory):
     print(f"\nCPU worker image: {config['Size'] / 2**20:.0f} MiB, base and build in "
           f"{time.monotonic() - started:.0f} s")
     yield config
-    subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
+    # The image and the unnamed build stage it was copied from; the base stays, as a cache.
+    made = _image_ids() - before
+    subprocess.run(["podman", "rmi", "-f", IMAGE, *made], capture_output=True)
+    assert not _image_ids() - before, "the image build left images behind"
+
+
+def _image_ids() -> set[str]:
+    return set(sh("podman", "images", "--all", "--no-trunc", "--quiet").split())
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from labeler.errors import DecodeError
-from labeler.imaging import decode_image, is_image_path
+from labeler.imaging import decode_image
+from labeler.scan import is_image_path
 
 
 def _bytes(im: Image.Image, fmt: str, **kw) -> bytes:
