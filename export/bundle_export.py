@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +54,14 @@ class ExportOptions:
     holdout: int = 1000
     # Average the logits of each image and its mirror inside the graph: twice the multiply-adds
     # for (typically) half a point or more of accuracy, calibrated with its own temperature.
-    flip_average: bool = False
+    # None: as the training run recommends (its recipe for photos does, for every photo).
+    flip_average: bool | None = None
     # The same, only for images whose calibrated confidence is below this: about the same gain
     # for a second pass over a fifth of the images (at 0.9, on CIFAR-10 validation).
     flip_below: float | None = None
+    # Variants left out, not failed, when they miss their floor or cannot be made (no
+    # calibration images): the defaults a user did not ask for by name.
+    optional: tuple[str, ...] = ()
 
 
 def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None = None) -> dict:
@@ -73,8 +77,14 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
     split = _training_split(options, run, (height, width))
     heldout, heldout_labels, calibration = _reference_images(options, split,
                                                              (height, width, channels))
+    left_out = []
     if "int8" in options.precisions and calibration is None:
-        raise LabelerError("int8 needs calibration images: pass --data with the training data")
+        if "int8" not in options.optional:
+            raise LabelerError("int8 needs calibration images: pass --data with the training "
+                               "data")
+        left_out.append("int8: no training images known to calibrate it (pass --data)")
+        options = replace(options, precisions=tuple(p for p in options.precisions
+                                                    if p != "int8"))
     serving = _serving(model, run, split, options)
     name = options.name or out_dir.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +111,7 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
             checks["nodes"] = count_quantised_nodes(path)
         failure = _failed_floor(precision, checks, options.floors, variants.get("fp32"))
         if failure:
-            failures.append(failure)
+            (left_out if precision in options.optional else failures).append(failure)
             path.unlink()
             continue
         variants[precision] = describe_variant(path, checks)
@@ -118,6 +128,7 @@ def export_bundle(keras_path: Path, out_dir: Path, options: ExportOptions | None
         **_cost_figures(run, serving, model, heldout),
         "opset": OPSET,
         "variants": variants,
+        **({"left_out": left_out} if left_out else {}),
         "training": run.get("summary", {}),
         "source": {"keras": keras_path.name, "checks_on": _describe_source(split)},
         "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -166,11 +177,12 @@ def _training_split(options: ExportOptions, run: dict, size: tuple[int, int]):
     source = options.data or run.get("state", {}).get("config", {}).get("data")
     if not source:
         return None
-    from labeler.datasets import load_dataset, split_validation
+    from labeler.splits import held_out_split
 
     config = run.get("state", {}).get("config", {})
-    data = load_dataset(source, "train", size, classes=run.get("classes"))
-    return split_validation(data, config.get("val_fraction", 0.1), config.get("seed", 0))
+    split = held_out_split(source, size, config.get("val_fraction", 0.1), config.get("seed", 0),
+                           tuple(run["classes"]) if run.get("classes") else None)
+    return split.train, split.held_out
 
 
 def _reference_images(options: ExportOptions, split, shape: tuple[int, int, int]):
@@ -197,6 +209,9 @@ def _serving(model, run: dict, split, options: ExportOptions) -> Serving:
                            "(only the images the model is unsure of)")
     calibration = run.get("calibration", {})
     temperature = float(calibration.get("temperature", 1.0))
+    if options.flip_average is None:
+        recommended = run.get("summary", {}).get("second_look") == "always"
+        options = replace(options, flip_average=recommended and options.flip_below is None)
     if not options.flip_average and options.flip_below is None:
         return Serving(temperature)
     mirror_temperature = _mirror_temperature(model, calibration, split)

@@ -84,6 +84,13 @@ def load_manifest_images(manifest: str, size: tuple[int, int]) -> LabelledImages
 
 def load_image_folder(folder: Path, size: tuple[int, int]) -> LabelledImages:
     """`folder/<class>/<image>`: class names are the sorted sub-folder names."""
+    classes, files = image_folder_files(folder)
+    return _decoded_with_cache(folder.name, files, size, classes)
+
+
+def image_folder_files(folder: Path) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
+    """The class names of `folder/<class>/<image>` and its (path, class index) pairs, in class
+    order and then file-name order."""
     classes = tuple(sorted(d.name for d in folder.iterdir() if d.is_dir()))
     if not classes:
         raise LabelerError(f"no class folders under {folder} (expected {folder}/<class>/<image>)")
@@ -93,7 +100,29 @@ def load_image_folder(folder: Path, size: tuple[int, int]) -> LabelledImages:
             files += [(os.path.join(root, n), index) for n in sorted(names) if is_image_path(n)]
     if not files:
         raise LabelerError(f"no images under {folder}")
-    return _decoded_with_cache(folder.name, files, size, classes)
+    return classes, files
+
+
+def typical_short_side(source: str, sample: int = 200) -> int | None:
+    """The median shorter side, in pixels, of up to `sample` of the training images (read from
+    their headers); None for sources that are not image files (CIFAR batches, keras)."""
+    if is_manifest(source):
+        paths = [path for path, _label in read_manifest(source)]
+    else:
+        folder = Path(source) / "train" if (Path(source) / "train").is_dir() else Path(source)
+        if not folder.is_dir() or not any(d.is_dir() for d in folder.iterdir()):
+            return None
+        paths = [path for path, _label in image_folder_files(folder)[1]]
+    from PIL import Image
+
+    sides = []
+    for path in paths[:: max(1, len(paths) // sample)][:sample]:
+        try:
+            with Image.open(path) as image:
+                sides.append(min(image.size))
+        except OSError:
+            continue
+    return int(np.median(sides)) if sides else None
 
 
 def _decoded_with_cache(name: str, files: list[tuple[str, int]], size: tuple[int, int],
@@ -157,25 +186,3 @@ def _load_keras_cifar10(split: str) -> LabelledImages:
     (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
     return LabelledImages(x.astype(np.uint8), y.reshape(-1).astype(np.int32), CIFAR10_CLASSES)
-
-
-def split_validation(
-    data: LabelledImages, fraction: float, seed: int
-) -> tuple[LabelledImages, LabelledImages]:
-    """A seeded, stratified hold-out: the same seed always holds out the same images. A
-    fraction of 0 holds out nothing (a final model trained on every image)."""
-    rng = np.random.default_rng(seed)
-    if fraction == 0:
-        return data.subset(rng.permutation(len(data))), data.subset(np.arange(0))
-    val_index = []
-    for label in range(len(data.classes)):
-        members = np.flatnonzero(data.labels == label)
-        # At least one per class (when it has two), so a small dataset still gets a split.
-        take = max(int(round(len(members) * fraction)), 1 if len(members) >= 2 else 0)
-        val_index.append(rng.choice(members, size=take, replace=False))
-    val = np.sort(np.concatenate(val_index))
-    train = np.setdiff1d(np.arange(len(data)), val)
-    if len(val) == 0 or len(train) == 0:
-        raise LabelerError(f"{len(data)} images are too few to hold out a validation split; "
-                           "give each class at least two images")
-    return data.subset(rng.permutation(train)), data.subset(val)

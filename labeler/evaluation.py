@@ -10,7 +10,12 @@ from labeler.bundle import ModelBundle
 from labeler.datasets import load_image_folder
 from labeler.engine import InferenceEngine
 from labeler.errors import LabelerError
-from labeler.metrics import confusion_matrix, expected_calibration_error, per_class_report
+from labeler.metrics import (
+    confusion_matrix,
+    ece_interval,
+    expected_calibration_error,
+    per_class_report,
+)
 
 
 def evaluate_bundle(
@@ -59,6 +64,7 @@ def classification_report(labels: np.ndarray, predicted: np.ndarray, confidences
         "images": int(len(labels)),
         "top1": float((predicted == labels).mean()),
         "ece": ece,
+        "ece_95": ece_interval(confidences, predicted == labels),
         "reliability": bins,
         "confusion": matrix.tolist(),
         "per_class": per_class_report(matrix, classes),

@@ -33,6 +33,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         teacher_weight: float = 0.0,
         cutmix: float = 0.0,
         views: TeacherViews | None = None,
+        crop_area: float = 0.0,
+        side: int | None = None,
     ) -> None:
         super().__init__()
         self.pixels, self.labels = pixels, labels
@@ -42,6 +44,9 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.teach, self.teacher_weight = teach, teacher_weight
         self.cutmix = cutmix
         self.views = views  # when given, batches come from it instead of fresh augmentation
+        # With crop_area, random-resized crops of at least that share of each image, to
+        # `side` (the pixels are decoded larger), instead of padded translations.
+        self.crop_area, self.side = crop_area, side or pixels.shape[1]
         self._order = self._permutation()
 
     def __len__(self) -> int:
@@ -63,7 +68,9 @@ class AugmentedBatches(keras.utils.PyDataset):
             x, beliefs = self.views.batch(rows, rng)
             y = distilled_targets(y, beliefs, self.teacher_weight)
         else:
-            x, mirrored = augment(self.pixels[rows], rng, self.pad, self.cutout)
+            x, mirrored = (resized_crops(self.pixels[rows], rng, self.side, self.crop_area,
+                                         self.cutout) if self.crop_area else
+                           augment(self.pixels[rows], rng, self.pad, self.cutout))
             if self.teach is not None:
                 y = distilled_targets(y, self.teach(x, rows, mirrored), self.teacher_weight)
         if self.cutmix and rng.random() < self.cutmix:
@@ -84,11 +91,44 @@ def augment(batch: np.ndarray, rng: np.random.Generator, pad: int, cutout: int
         crop = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
         out[i] = crop[:, ::-1] if flip[i] else crop
     if cutout:
-        cy = rng.integers(0, h, n)
-        cx = rng.integers(0, w, n)
-        half = cutout // 2
-        for i in range(n):
-            out[i, max(0, cy[i] - half) : cy[i] + half, max(0, cx[i] - half) : cx[i] + half] = 0
+        _cut_out(out, rng, cutout)
+    return out, flip
+
+
+def _cut_out(batch: np.ndarray, rng: np.random.Generator, cutout: int) -> None:
+    """Zero a `cutout`-sided square at a random centre of each image, in place."""
+    n, h, w, _ = batch.shape
+    cy = rng.integers(0, h, n)
+    cx = rng.integers(0, w, n)
+    half = cutout // 2
+    for i in range(n):
+        batch[i, max(0, cy[i] - half) : cy[i] + half, max(0, cx[i] - half) : cx[i] + half] = 0
+
+
+def resized_crops(batch: np.ndarray, rng: np.random.Generator, side: int, min_area: float,
+                  cutout: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random-resized crops (Szegedy et al., 2015), for photos: a box of `min_area` to all of
+    the image's area, aspect 3:4 to 4:3, resized to `side` x `side`, mirrored half the time;
+    then cutout. The images are decoded larger than `side`, so a crop keeps its detail, and the
+    whole image resized (what serving sees) is the largest crop. Returns the views and which
+    are mirrored."""
+    from PIL import Image
+
+    n, h, w, _ = batch.shape
+    area = rng.uniform(min_area, 1.0, n) * h * w
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3), n))
+    heights = np.minimum(np.round(np.sqrt(area / aspect)), h).astype(int)
+    widths = np.minimum(np.round(np.sqrt(area * aspect)), w).astype(int)
+    tops = rng.integers(0, h - heights + 1)
+    lefts = rng.integers(0, w - widths + 1)
+    flip = rng.random(n) < 0.5
+    out = np.empty((n, side, side, batch.shape[-1]), dtype=batch.dtype)
+    for i in range(n):
+        box = batch[i, tops[i]:tops[i] + heights[i], lefts[i]:lefts[i] + widths[i]]
+        view = np.asarray(Image.fromarray(box).resize((side, side), Image.BILINEAR))
+        out[i] = view[:, ::-1] if flip[i] else view
+    if cutout:
+        _cut_out(out, rng, cutout)
     return out, flip
 
 

@@ -17,6 +17,8 @@ from keras import layers
 # Per-channel CIFAR-10 statistics on 0..255 pixels; close enough for any natural-image dataset.
 MEAN = (125.3, 123.0, 113.9)
 STD = (63.0, 62.1, 66.7)
+# The whitened net's widths for photos (inputs of 64 px a side or more).
+PHOTO_WIDTHS = (48, 128, 128)
 # The logits layers compute in float32 even under mixed precision: bfloat16 keeps 8 bits of
 # mantissa, too coarse for the loss and for the confidences the temperature is fitted to.
 LOGITS_DTYPE = "float32"
@@ -66,6 +68,7 @@ def make_resnet(
     num_classes: int,
     widths: tuple[int, int, int, int] = (32, 64, 128, 176),
     weight_decay: float = 2.5e-4,
+    stem_pool: bool = False,
 ) -> keras.Model:
     """A narrow ResNet-9 (Page, 2018): few layers, early pooling, two residual blocks.
 
@@ -76,6 +79,8 @@ def make_resnet(
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = _normalise(inputs)
     x = _conv_bn(x, w0, weight_decay, "prep")
+    if stem_pool:  # a 64x64 photo then costs about what a 32x32 image does
+        x = layers.MaxPooling2D(name="prep_pool")(x)
     x = _conv_bn(x, w1, weight_decay, "layer1")
     x = layers.MaxPooling2D(name="layer1_pool")(x)
     x = _residual(x, w1, weight_decay, "res1")
@@ -178,7 +183,7 @@ def _bn_relu(x, name: str):
 def make_whitened(
     input_shape: tuple[int, int, int],
     num_classes: int,
-    widths: tuple[int, int, int] = (64, 176, 176),
+    widths: tuple[int, int, int] | None = None,
     weight_decay: float = 5e-4,
     last_pool: bool = True,
     third_conv: bool = False,
@@ -197,11 +202,17 @@ def make_whitened(
 
     With `third_conv` each block gets a third convolution and a residual connection around its
     last two, as airbench96 has; narrower widths keep it inside the same budgets.
+
+    For photos (a side of 64 or more) the whitening patches do not overlap (stride 2), so
+    every pixel reaches the first layer at a quarter of the cost, and the widths default to
+    (48, 128, 128): at 64x64, 52 M multiply-adds a pass.
     """
+    stem_stride = 2 if input_shape[0] >= 64 else 1
+    widths = widths or ((64, 176, 176) if stem_stride == 1 else PHOTO_WIDTHS)
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = _normalise(inputs)
-    x = layers.Conv2D(2 * 4 * input_shape[-1], 2, padding="valid", name="whiten",
-                      trainable=False)(x)
+    x = layers.Conv2D(2 * 4 * input_shape[-1], 2, strides=stem_stride, padding="valid",
+                      name="whiten", trainable=False)(x)
     x = layers.Activation("silu", name="whiten_act")(x)
     for index, width in enumerate(widths, start=1):
         x = _conv(x, width, weight_decay, f"block{index}a")
@@ -267,25 +278,12 @@ def init_identity(model: keras.Model) -> None:
         layer.set_weights([kernel])
 
 
-def make_transfer(
-    input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None
-) -> keras.Model:
-    """MobileNetV2 (ImageNet weights from a file the user supplies) with a new classifier head.
+def make_transfer(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """MobileNetV3Small with a new head (labeler.training.transfer); untrained here: training
+    starts it from ImageNet weights."""
+    from labeler.training.transfer import make_transfer as build
 
-    The base is frozen: with ~100 images a class, only the head should learn. Scaling to the
-    [-1, 1] range MobileNetV2 expects is the first layer, like every other preset.
-    """
-    inputs = keras.Input(shape=input_shape, name="pixels")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    base = keras.applications.MobileNetV2(
-        input_shape=input_shape, include_top=False, weights=None, pooling="avg")
-    if weights:
-        base.load_weights(weights)
-    base.trainable = False
-    x = base(x, training=False)
-    x = layers.Dropout(0.2, name="dropout")(x)
-    logits = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
-    return keras.Model(inputs, logits, name="transfer_mobilenetv2")
+    return build(input_shape, num_classes)
 
 
 PRESETS: dict[str, Callable[..., keras.Model]] = {

@@ -17,18 +17,20 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from labeler.datasets import LabelledImages, in_class_order, load_dataset, split_validation
+from labeler.datasets import LabelledImages, load_dataset
 from labeler.durations import format_seconds
 from labeler.errors import LabelerError
-from labeler.metrics import calibrate
+from labeler.splits import Split, held_out_split
+from labeler.training import transfer
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
+from labeler.training.calibration import borrowed_calibration, honest_calibration
 from labeler.training.distill import check_teachers_split, make_teach
 from labeler.training.feed import AdvanceEpoch, without_autotune
 from labeler.training.fine_tune import (
@@ -42,6 +44,7 @@ from labeler.training.keras_reference import predict_logits
 from labeler.training.macs import count_macs
 from labeler.training.models import PRESETS, init_identity, init_whitening
 from labeler.training.optimizers import BiasScaledSGD
+from labeler.training.recipe import fit_batch, fit_recipe, fitted_side, larger_pixels
 from labeler.training.sam import sharpness_aware
 from labeler.training.views import teacher_views
 
@@ -70,8 +73,9 @@ class TrainConfig:
     teacher_weight: float = 0.7  # share of each target taken from the teachers
     teacher_views: int = 0  # views per image judged by the teachers before training; 0: none
     weights: str | None = None  # ImageNet weights file for the transfer preset
-    image_size: int | None = None  # default: 32, or 160 for transfer
+    image_size: int | None = None  # default: fitted to the images, or 224 for transfer
     limit: int | None = None  # use only this many training images (smoke tests)
+    crop_area: float = 0.0  # random-resized crops of at least this share of a photo; 0: shifts
     start_from: str | None = None  # a bundle whose Keras model is fine-tuned instead
 
     @property
@@ -80,8 +84,11 @@ class TrainConfig:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        size = self.image_size or (160 if self.preset == "transfer" else 32)
+        size = self.image_size or (TRANSFER_SIDE if self.preset == "transfer" else 32)
         return size, size
+
+
+TRANSFER_SIDE = transfer.SIDE
 
 
 def one_cycle_lr(step: int, total_steps: int, peak: float, warmup_fraction: float) -> float:
@@ -156,10 +163,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         )
     if resume and state_path.exists():
         config = _resumed_config(json.loads(state_path.read_text())["config"], config, explicit)
-    if config.preset == "transfer" and not config.weights and not resume:
-        raise LabelerError(
-            "the transfer preset needs ImageNet weights: --weights "
-            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
+    if config.preset == "transfer" and resume:
+        raise LabelerError("a transfer run takes minutes and has no checkpoints to resume: "
+                           "start it again with another --out")
     _preset_options(config)  # refuses an option the preset lacks before the data loads
     if config.val_fraction == 0:
         borrowed_calibration(config.calibration_from)  # refuses early when there is none
@@ -169,15 +175,25 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     if start:
         config.preset = start.preset or config.preset
         config.image_size = start.bundle.height
-    data = load_dataset(config.data, "train", config.input_size)
-    if start:
-        data = in_class_order(data, classes_for(start, data.classes))
-    train_set, val_set = split_validation(data, config.val_fraction, config.seed)
+    fresh = not (resume and state_path.exists())
+    if fresh and not start and config.preset != "transfer":
+        config.image_size = config.image_size or fitted_side(config.data)
+        if explicit is not None:  # the command line's defaults are fitted to the data
+            fit_recipe(config, explicit)
+    classes = classes_for(start, load_dataset(config.data, "train", config.input_size).classes
+                          ) if start else None
+    split = held_out_split(config.data, config.input_size, config.val_fraction, config.seed,
+                           classes)
     if config.limit:
-        train_set = train_set.subset(np.arange(min(config.limit, len(train_set))))
+        kept = np.arange(min(config.limit, len(split.train)))
+        split = replace(split, train=split.train.subset(kept), train_index=split.train_index[kept])
+    print(f"held out {len(split.held_out):,} images ({split.how}) to validate and calibrate on",
+          flush=True)
+    if fresh:
+        fit_batch(config, len(split.train), explicit)
     keras.utils.set_random_seed(config.seed)
     with compute_policy("mixed_bfloat16" if config.mixed_precision else "float32"):
-        return _train(config, run_dir, resume, data, train_set, val_set, start)
+        return _train(config, run_dir, resume, split, start)
 
 
 @contextmanager
@@ -192,9 +208,11 @@ def compute_policy(name: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImages,
-           train_set: LabelledImages, val_set: LabelledImages,
+def _train(config: TrainConfig, run_dir: Path, resume: bool, split: Split,
            start: StartingPoint | None) -> dict:
+    if config.preset == "transfer":
+        return _train_transfer(config, run_dir, split)
+    data, train_set, val_set = split.train, split.train, split.held_out
     check_teachers_split(config.teachers, config.seed, config.val_fraction)
     model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume,
                                             start)
@@ -205,9 +223,11 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImage
     teach = make_teach(config.teachers, train_set.pixels, data.classes,
                        run_dir) if config.teachers and not views else None
     batches = AugmentedBatches(
-        train_set.pixels, train_set.labels, len(data.classes), config.batch_size,
-        config.seed, epoch=done, cutout=config.cutout, pad=config.max_shift,
-        teach=teach, teacher_weight=config.teacher_weight, cutmix=config.cutmix, views=views,
+        larger_pixels(config, split) if config.crop_area else train_set.pixels, train_set.labels,
+        len(data.classes), config.batch_size, config.seed, epoch=done, cutout=config.cutout,
+        pad=config.max_shift, teach=teach, teacher_weight=config.teacher_weight,
+        cutmix=config.cutmix, views=views, crop_area=config.crop_area,
+        side=config.input_size[0],
     )
     started = time.time()
     if done < config.epochs:
@@ -224,8 +244,31 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, data: LabelledImage
             verbose=1 if sys.stdout.isatty() else 2,
         )
     record = {**data_record(config.data), "images": len(train_set),
+              "held_out": split.record(),
               **({"fine_tuned_from": start.record()} if start else {})}
-    return _finish(model, config, run_dir, val_set, history, time.time() - started, record)
+    return _finish(model, config, run_dir, split, history, time.time() - started, record)
+
+
+def _train_transfer(config: TrainConfig, run_dir: Path, split: Split) -> dict:
+    """ImageNet MobileNetV3Small: the head on cached features, then the top blocks."""
+    started, classes = time.time(), split.train.classes
+    base = transfer.backbone(config.input_size[0], config.weights)
+    model = transfer.make_transfer((*config.input_size, 3), len(classes), base)
+    _write_json(run_dir / "classes.json", list(classes))
+    larger = larger_pixels(config, split)
+    print(f"training transfer on {len(split.train)} images ({len(split.held_out)} held out)",
+          flush=True)
+    history = transfer.fit_head(model, split.train.pixels, larger, split.train.labels,
+                                config.seed, config.label_smoothing,
+                                transfer.head_epochs(len(split.train)))
+    history |= transfer.fine_tune_top(model, larger, split.train.labels, config.epochs,
+                                      config.peak_lr, config.label_smoothing, config.seed)
+    history["epoch_seconds"] = [round(time.time() - started, 1)]
+    _write_json(run_dir / "state.json", {"config": asdict(config),
+                                         "epochs_done": config.epochs, "history": history})
+    record = {**data_record(config.data), "images": len(split.train),
+              "held_out": split.record(), "backbone": "MobileNetV3Small (ImageNet)"}
+    return _finish(model, config, run_dir, split, history, time.time() - started, record)
 
 
 def _resumed_config(saved: dict, given: TrainConfig,
@@ -271,7 +314,7 @@ def _with_sam(model: keras.Model, config: TrainConfig) -> keras.Model:
 
 
 def _preset_options(config: TrainConfig) -> dict:
-    options = {"weights": config.weights} if config.preset == "transfer" else {}
+    options = {}
     if config.weight_decay is not None:
         if config.preset in ("baseline", "transfer"):
             raise LabelerError(f"--weight-decay: the {config.preset} preset has no weight decay")
@@ -292,16 +335,17 @@ def compile_for_training(model: keras.Model, config: TrainConfig) -> None:
     )
 
 
-def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
+def _finish(model, config: TrainConfig, run_dir: Path, split: Split,
             history: dict, seconds: float, record: dict) -> dict:
     if config.mixed_precision or config.sam:
         model = float32_copy(model, config.preset)
     model.save(run_dir / "model.keras")
+    val_set = split.held_out
     if len(val_set):
-        calibration = calibrate(predict_logits(model, val_set.pixels), val_set.labels)
+        calibration = honest_calibration(predict_logits(model, val_set.pixels), split)
         # Recorded so the export can offer a flip average in the graph with its own temperature.
-        calibration["flip_average"] = calibrate(
-            predict_logits(model, val_set.pixels, flip_average=True), val_set.labels)
+        calibration["flip_average"] = honest_calibration(
+            predict_logits(model, val_set.pixels, flip_average=True), split)
     else:
         calibration = borrowed_calibration(config.calibration_from)
     _write_json(run_dir / "calibration.json", calibration)
@@ -309,6 +353,8 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
     summary = {
         "preset": config.preset, "epochs": config.epochs, "parameters": model.count_params(),
         "multiply_adds": count_macs(model),
+        # Photos gain most from a second look at the mirror image, and can afford it.
+        **({"second_look": "always"} if config.crop_area else {}),
         "train_seconds_this_session": round(seconds, 1),
         # Across sessions; runs from before epoch times were recorded have none.
         "train_seconds_all_epochs": round(sum(history.get("epoch_seconds", [])), 1),
@@ -325,32 +371,13 @@ def _finish(model, config: TrainConfig, run_dir: Path, val_set: LabelledImages,
     return summary
 
 
-def borrowed_calibration(run: str | None) -> dict:
-    """The temperatures of a twin run (same recipe, a split held out) for a run that held out
-    nothing: the recipe, not the last 10 % of the data, sets how over-confident a model ends
-    (T = 0.55-0.59 in every whitened run here). ECE cannot be measured without held-out
-    images, so none is claimed; `labeler evaluate` on a test set measures it."""
-    path = Path(run) / "calibration.json" if run else None
-    if path is None or not path.is_file():
-        raise LabelerError(
-            "--val-fraction 0 leaves no images to fit the confidence temperature on: pass "
-            "--calibration-from RUN, a finished run of the same recipe that held out a split"
-            + (f" ({path} does not exist)" if path else ""))
-    twin = json.loads(path.read_text())
-    borrowed = {"temperature": twin["temperature"], "temperature_from": str(Path(run))}
-    if "flip_average" in twin:
-        borrowed["flip_average"] = {"temperature": twin["flip_average"]["temperature"]}
-    return borrowed
-
-
 def float32_copy(model: keras.Model, preset: str) -> keras.Model:
     """The same preset built as a plain float32 model with the trained weights (which mixed
     precision keeps in float32 anyway): what gets calibrated, saved and exported, so no bfloat16
     cast or training-only model class reaches the bundle, and the temperature is fitted on
     exactly the arithmetic that serves."""
-    extra = {"weights": None} if preset == "transfer" else {}
     with compute_policy("float32"):
-        copy = PRESETS[preset](model.input_shape[1:], model.output_shape[-1], **extra)
+        copy = PRESETS[preset](model.input_shape[1:], model.output_shape[-1])
     copy.set_weights(model.get_weights())
     return copy
 

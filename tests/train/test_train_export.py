@@ -158,31 +158,6 @@ def test_a_variant_below_its_floor_is_not_shipped_and_the_export_fails(trained_r
     assert set(load_bundle(tmp_path / "b").variants) == {"fp32"}
 
 
-def test_transfer_preset_loads_user_weights_and_exports(tiny_dataset, tmp_path, monkeypatch):
-    """The real MobileNetV2 code path, with random 'ImageNet' weights saved to a file."""
-    import keras
-
-    from labeler.export.bundle_export import export_bundle
-    from labeler.training.train import TrainConfig, train
-
-    monkeypatch.setenv("LABELER_HOME", str(tmp_path / "home"))
-    weights = tmp_path / "mobilenet_v2_no_top.weights.h5"
-    imagenet = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False,
-                                              weights=None, pooling="avg")
-    imagenet.save_weights(weights)
-    run = tmp_path / "run"
-    train(TrainConfig(data=str(tiny_dataset), preset="transfer", weights=str(weights),
-                      image_size=32, epochs=1, batch_size=16, peak_lr=0.01,
-                      val_fraction=0.25), run)
-    model = keras.models.load_model(run / "model.keras")
-    base = next(layer for layer in model.layers if "mobilenet" in layer.name)
-    assert not base.trainable  # frozen, so it still holds exactly the user's weights
-    for ours, theirs in zip(base.get_weights(), imagenet.get_weights(), strict=True):
-        np.testing.assert_array_equal(ours, theirs)
-    meta = export_bundle(run / "model.keras", tmp_path / "bundle")
-    assert meta["variants"]["fp32"]["checks"]["max_abs_diff"] < 1e-4
-
-
 def test_mirror_averaged_exports_match_keras_for_every_image_or_the_unsure_ones(trained_run,
                                                                                 tmp_path):
     import shutil
@@ -332,10 +307,10 @@ def test_a_student_trains_on_teacher_judged_views_and_resumes_without_the_teache
     # first ones, its logits divided by the temperature fitted on its validation split.
     import keras
 
-    from labeler.datasets import load_dataset, split_validation
     from labeler.metrics import softmax
+    from labeler.splits import held_out_split
 
-    train_set, _ = split_validation(load_dataset(str(tiny_dataset), "train", (32, 32)), 0.25, 0)
+    train_set = held_out_split(str(tiny_dataset), (32, 32), 0.25, 0).train
     views = draw_views(train_set.pixels, 3, seed=0, pad=config.max_shift, cutout=config.cutout)
     model = keras.models.load_model(teacher, compile=False)
     temperature = json.loads((teacher.parent / "calibration.json").read_text())["temperature"]
