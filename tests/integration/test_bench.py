@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.conftest import cli_env, run_cli, write_image
 
 
@@ -27,6 +29,7 @@ def test_bench_decode_with_and_without_draft(labeler_home, tmp_path):
     assert 0 < draft["per_core_cpu_ms_per_image"] < full["per_core_cpu_ms_per_image"]
 
 
+@pytest.mark.train  # the one-image-at-a-time Keras loop it is compared with
 def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, store, worker):
     chart = labeler_home / "pipeline.png"
     proc = run_cli(["bench", "pipeline", "--synthetic", "300", "--habit", "20", "--json",
@@ -56,6 +59,7 @@ def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, stor
     assert result["habit"]["images"] == 20 and result["times_habit"] > 1
 
 
+@pytest.mark.train
 def test_bench_train_times_a_step_in_float32_and_in_bfloat16(labeler_home):
     proc = run_cli(["bench", "train", "--preset", "baseline", "--batch-size", "8",
                     "--repeats", "2", "--json"], cli_env(labeler_home), timeout=300)
