@@ -41,7 +41,7 @@ TRANSFER_EPOCHS, TRANSFER_LR = 5, 3e-4
               default="whitened", show_default=True,
               help="baseline: a small plain CNN; resnet: narrow ResNet-9; whitened: "
               "airbench-style CNN, the default (the shipped model's; for photos a stride-2 stem "
-              "at 96 px); whitened-7x7: the same with its last block at 7x7 "
+              "at 64 px); whitened-7x7: the same with its last block at 7x7 "
               "(experimental); whitened-deep: three convolutions a block with a residual, narrower "
               "(experimental); resnet56: He et al.'s deep, thin CIFAR ResNet "
               "(experimental); wrn16: Wide ResNet 16-2 (experimental); transfer: ImageNet "

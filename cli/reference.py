@@ -1,5 +1,5 @@
-"""The flag reference (docs/reference.md) and the README's settings table, generated from the
-Click commands and the settings table themselves, so they never drift apart
+"""The flag reference (docs/reference.md) and the settings table (docs/operations.md),
+generated from the Click commands and the settings table themselves, so they never drift apart
 (tests/test_cli_surface.py checks both files hold exactly this text).
 
     python -m labeler.cli.reference            # flags

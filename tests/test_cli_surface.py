@@ -38,15 +38,15 @@ def test_cli_and_worker_import_without_tensorflow():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_readme_settings_table_is_the_generated_one():
+def test_the_settings_table_is_the_generated_one():
     from labeler.cli.reference import settings_reference
     from tests.conftest import REPO
 
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("-->\n", readme.index("<!-- settings:start")) + 4
-    end = readme.index("<!-- settings:end -->")
-    assert readme[start:end] == settings_reference(), (
-        "README settings table is stale: regenerate with "
+    operations = (REPO / "docs" / "operations.md").read_text()
+    start = operations.index("-->\n", operations.index("<!-- settings:start")) + 4
+    end = operations.index("<!-- settings:end -->")
+    assert operations[start:end] == settings_reference(), (
+        "docs/operations.md's settings table is stale: regenerate with "
         "python -m labeler.cli.reference settings")
 
 

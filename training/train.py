@@ -345,7 +345,7 @@ def _finish(model, config: TrainConfig, run_dir: Path, split: Split,
         calibration = honest_calibration(predict_logits(model, val_set.pixels), split)
         # Recorded so the export can offer a flip average in the graph with its own temperature.
         calibration["flip_average"] = honest_calibration(
-            predict_logits(model, val_set.pixels, flip_average=True), split)
+            predict_logits(model, val_set.pixels, flip_average=True), split, say=False)
     else:
         calibration = borrowed_calibration(config.calibration_from)
     _write_json(run_dir / "calibration.json", calibration)
