@@ -110,9 +110,10 @@ def typical_short_side(source: str, sample: int = 200) -> int | None:
         paths = [path for path, _label in read_manifest(source)]
     else:
         folder = Path(source) / "train" if (Path(source) / "train").is_dir() else Path(source)
-        if not folder.is_dir() or not any(d.is_dir() for d in folder.iterdir()):
+        try:
+            paths = [path for path, _label in image_folder_files(folder)[1]]
+        except (LabelerError, OSError):  # CIFAR batches, keras, or no images to judge by
             return None
-        paths = [path for path, _label in image_folder_files(folder)[1]]
     from PIL import Image
 
     sides = []
