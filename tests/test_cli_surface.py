@@ -59,3 +59,11 @@ def test_flag_reference_is_the_generated_one():
     end = reference.index("<!-- flags:end -->")
     assert reference[start:end] == flag_reference(), (
         "docs/reference.md is stale: regenerate with python -m labeler.cli.reference")
+
+
+def test_ci_runs_the_readmes_test_command_word_for_word():
+    from tests.conftest import REPO
+
+    command = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert command.startswith("python3 -m venv .venv && ") and "-c locks/labeler.txt" in command
+    assert f"\n{command}\n" in (REPO / "README.md").read_text()
