@@ -35,9 +35,10 @@ def backbone(side: int, weights: str | None) -> keras.Model:
     except Exception as exc:  # Keras raises a bare Exception when a download fails
         if weights:
             raise LabelerError(f"cannot load ImageNet weights from {weights}: {exc}") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise UsageError(
             "the transfer recipe needs ImageNet weights, and Keras could not download them "
-            f"(offline?): pass --weights FILE, the file {WEIGHTS_FILE} (Keras keeps it in "
+            f"({reason}): pass --weights FILE, the file {WEIGHTS_FILE} (Keras keeps it in "
             "~/.keras/models/ on a machine that has downloaded it)") from None
 
 
