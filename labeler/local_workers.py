@@ -188,13 +188,10 @@ def _alive(pid: int) -> bool:
 
 def is_labeler_worker(pid: int | None) -> bool:
     """The process is alive and is a labeler worker (a recycled pid is not)."""
-    if not pid:
+    if not pid or not _alive(pid):
         return False
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        status = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    # A zombie has exited; only its parent has not collected it yet.
-    return b"worker" in command and b"labeler" in b" ".join(command) and \
-        status.rsplit(")", 1)[1].split()[0] != "Z"
+    return b"worker" in command and b"labeler" in b" ".join(command)
