@@ -16,7 +16,7 @@ from labeler.context import Context
 from labeler.errors import import_extra
 
 
-def _render(rows: list[dict], as_json: bool, columns: list[str]) -> None:
+def _render(rows: list[dict], columns: list[str], *, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -81,8 +81,8 @@ def bench_model_cmd(model, batch_sizes, threads, no_keras, as_json, plot) -> Non
                    "(the worst case)", err=True)
     rows = bench_model(bundle, batch_sizes, keras=not no_keras, threads=threads,
                        progress=lambda s: click.echo(f"  measuring {s}", err=True))
-    _render(rows, as_json, ["engine", "provider", "precision", "batch", "ms_per_batch",
-                            "ms_p10", "ms_p90", "images_per_second"])
+    _render(rows, ["engine", "provider", "precision", "batch", "ms_per_batch", "ms_p10",
+                   "ms_p90", "images_per_second"], as_json=as_json)
     if plot:
         from labeler.bench.plots import plot_model
 
@@ -115,9 +115,9 @@ def bench_decode_cmd(folder, synthetic, megapixels, size, limit, as_json) -> Non
     finally:
         if synthetic:
             shutil.rmtree(folder, ignore_errors=True)
-    _render(rows, as_json, ["draft", "images", "cores", "mean_file_kb",
-                            "per_core_images_per_second", "per_core_cpu_ms_per_image",
-                            "all_cores_images_per_second"])
+    _render(rows, ["draft", "images", "cores", "mean_file_kb", "per_core_images_per_second",
+                   "per_core_cpu_ms_per_image", "all_cores_images_per_second"],
+            as_json=as_json)
     if len(rows) == 2 and not as_json:
         draft, full = rows
         speedup = draft["per_core_images_per_second"] / full["per_core_images_per_second"]
@@ -252,9 +252,9 @@ def bench_soak_cmd(folder, copies, every, faults, after, max_faults, model, as_j
         click.echo(json.dumps(result, indent=2))
         return
     result["faults"] = ", ".join(f"{k} {v}" for k, v in result["faults"].items())
-    _render([result], False, ["images", "labelled", "failed", "lost", "duplicated",
-                              "relabelled", "faults", "longest_stall_seconds",
-                              "last_fault_to_done_seconds", "wall_seconds"])
+    _render([result], ["images", "labelled", "failed", "lost", "duplicated", "relabelled",
+                       "faults", "longest_stall_seconds", "last_fault_to_done_seconds",
+                       "wall_seconds"], as_json=False)
 
 
 @bench.command("million")
@@ -291,8 +291,8 @@ def bench_train_cmd(preset, batch_size, repeats, as_json) -> None:
     train_bench = import_extra("labeler.bench.train_bench")
     rows = train_bench.bench_train(preset, batch_size, repeats,
                        progress=lambda s: click.echo(f"  measuring {s}", err=True))
-    _render(rows, as_json, ["preset", "compute", "batch", "ms_per_step", "ms_p10", "ms_p90",
-                            "images_per_second", "speedup"])
+    _render(rows, ["preset", "compute", "batch", "ms_per_step", "ms_p10", "ms_p90",
+                   "images_per_second", "speedup"], as_json=as_json)
     if not as_json:
         flags = train_bench.cpu_bf16_flags()
         click.echo(f"bfloat16 instructions on this CPU: {', '.join(flags) or 'none'}; "

@@ -17,7 +17,7 @@ from labeler.durations import format_seconds
 from labeler.errors import JobNotFound, LabelerError
 
 if TYPE_CHECKING:
-    from labeler.jobstore import JobProgress
+    from labeler.store import JobProgress
     from labeler.submit import StartedJob, Submission
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
@@ -56,7 +56,8 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     from labeler.results_io import write_job_results
 
     clock = time.monotonic()
-    started = start_job(ctx, folder, bundle, precision, top_k, inline, resume, not no_spawn)
+    started = start_job(ctx, folder, bundle, precision, top_k=top_k, inline=inline,
+                        resume=resume, spawn=not no_spawn)
     job = started.submission
     if as_json and not wait:
         click.echo(json.dumps({"job": job.job_id, "total": job.total, "chunks": job.chunks,
@@ -70,7 +71,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
                        f"{_worker_hint(bundle, model, precision)}", err=True)
     if not wait:
         return
-    final = _follow(ctx, started, as_json, timeout)
+    final = _follow(ctx, started, quiet=as_json, timeout=timeout)
     if output:
         write_job_results(ctx.store, job.job_id, output)
     if show:
@@ -107,7 +108,7 @@ def _summary(job: Submission, final: JobProgress, seconds: float) -> str:
     return text
 
 
-def _follow(ctx: Context, started: StartedJob, quiet: bool, timeout: float | None
+def _follow(ctx: Context, started: StartedJob, *, quiet: bool, timeout: float | None
             ) -> JobProgress:
     from labeler.waiting import follow_job
 
@@ -155,10 +156,10 @@ def status(job_id, as_json) -> None:
             return
         click.echo(_describe(job))
         return
-    jobs, workers = ctx.store.recent_jobs(), ctx.store.workers()
+    jobs, workers = ctx.store.recent_jobs(), ctx.fleet.workers()
     served = {q for w in workers for q in w.get("queues") or [w["queue"]]}
     queues = sorted({j.record.get("queue", "") for j in jobs} | served)
-    depths = {q: ctx.store.queue_depth(q) for q in queues if q}
+    depths = {q: ctx.fleet.queue_depth(q) for q in queues if q}
     if as_json:
         click.echo(json.dumps({"jobs": [j.as_dict() for j in jobs], "workers": workers,
                                "queues": depths}))
@@ -186,7 +187,7 @@ def _jobs_table(jobs: list[JobProgress]) -> list[str]:
 
 
 def _describe(job: JobProgress) -> str:
-    from labeler.jobstore import JobState
+    from labeler.store import JobState
 
     text = (f"{job.id}  {job.state.value}  {job.done:,}/{job.total:,}  "
             f"labelled {job.labelled:,}  failed {job.failed:,}")

@@ -11,7 +11,7 @@ import click
 from labeler.durations import format_seconds
 
 if TYPE_CHECKING:
-    from labeler.jobstore import JobProgress
+    from labeler.store import JobProgress
 
 
 def count(n: int, noun: str) -> str:

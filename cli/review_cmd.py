@@ -20,6 +20,7 @@ def reviewed(export, output, keep_unreviewed) -> None:
     from labeler import labelstudio
     from labeler.manifest import write_manifest
 
-    review = labelstudio.reviewed_labels(labelstudio.read_export(export), keep_unreviewed)
+    review = labelstudio.reviewed_labels(labelstudio.read_export(export),
+                                         keep_unreviewed=keep_unreviewed)
     write_manifest(review.labels, output)
     click.echo(f"{review.summary()}; wrote {output}")

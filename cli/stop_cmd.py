@@ -22,7 +22,7 @@ def stop(grace) -> None:
                    "workers with SIGTERM (their service manager) and Redis with its own tools")
         return
     running = embedded_redis_running(ctx.settings.home)
-    report = stop_local(ctx.store if running else None, ctx.settings, grace)
+    report = stop_local(ctx.fleet if running else None, ctx.settings, grace)
     for pid in report.workers_stopped:
         click.echo(f"worker {pid} stopped (its chunks finished or went back to the queue)")
     for pid in report.workers_killed:

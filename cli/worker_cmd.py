@@ -44,8 +44,8 @@ from labeler.local_workers import default_concurrency
 def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,
            decode_timeout, idle_exit, metrics_port, metrics_host) -> None:
     """Run a Celery worker that labels chunks with the model bundle."""
+    from labeler.worker.options import WorkerOptions
     from labeler.worker.runner import run_worker
-    from labeler.worker.tasks import WorkerOptions
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s] %(message)s")
     ctx = Context()

@@ -4,6 +4,15 @@ The installed package maps the checkout's top-level folders into it (`worker/` i
 `labeler.worker`, `cli/` is `labeler.cli`, and so on: pyproject.toml's package-dir). When this
 folder is imported straight from a checkout (`python -m labeler.cli.reference` in its root),
 the checkout's root joins the package's path, so the same names resolve the same way.
+
+The core (this folder) in three groups over a base of settings, errors, durations and
+metrics (numpy arithmetic); orchestration and modelling use the runtime path, never the
+other way round:
+- the runtime path: scan, imaging (decode), protocol (the task message), engine, serving,
+  bundle, store/ (every Redis key), processes, results_io (the results files);
+- orchestration: submit, waiting, local_workers, redis_server, broker, context, doctor,
+  fleet_metrics;
+- offline modelling: datasets, splits, evaluation, report_plots, manifest, labelstudio.
 """
 
 from pathlib import Path as _Path

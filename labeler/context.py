@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from labeler.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from labeler.jobstore import JobStore
+    from labeler.store import Fleet, JobStore
 
 
 @dataclass
@@ -26,10 +26,16 @@ class Context:
 
     @cached_property
     def store(self) -> JobStore:
-        from labeler.jobstore import JobStore
         from labeler.redis_server import connect
+        from labeler.store import JobStore
 
         return JobStore(connect(self.redis_url), ttl=self.settings.result_ttl)
+
+    @cached_property
+    def fleet(self) -> Fleet:
+        from labeler.store import Fleet
+
+        return Fleet(self.store.redis)
 
     @property
     def embedded(self) -> bool:

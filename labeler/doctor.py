@@ -31,10 +31,10 @@ def run_checks(model: Path | None = None) -> list[Check]:
         return [Check("settings", FAIL, str(exc), "fix or unset that variable"),
                 _providers()]
     checks = [_settings(settings), _bundle(model or settings.model), _providers()]
-    store, redis_check = _redis(settings)
+    fleet, redis_check = _redis(settings)
     checks.append(redis_check)
-    if store is not None:
-        checks += [_redis_safety(store), _workers(store)]
+    if fleet is not None:
+        checks += [_redis_safety(fleet), _workers(fleet)]
     return checks
 
 
@@ -82,27 +82,27 @@ def _providers() -> Check:
 
 
 def _redis(settings: Settings):
-    from labeler.jobstore import JobStore
     from labeler.redis_server import connect, kombu_url, masked_url, redis_url
+    from labeler.store import Fleet
 
     try:
         url = redis_url(settings)
-        store = JobStore(connect(url))
+        fleet = Fleet(connect(url))
     except LabelerError as exc:
         return None, Check("redis", FAIL, str(exc),
                            "check LABELER_REDIS_URL (redis://user:password@host:port/db)")
-    info = store.redis.info("server")
+    info = fleet.redis.info("server")
     where = "embedded" if not settings.redis_url else "LABELER_REDIS_URL"
     # In the form Celery's own tools take: celery -b URL inspect ping.
-    return store, Check("redis", OK, f"Redis {info.get('redis_version')} ({where}) at "
+    return fleet, Check("redis", OK, f"Redis {info.get('redis_version')} ({where}) at "
                         f"{masked_url(kombu_url(url))}")
 
 
-def _redis_safety(store) -> Check:
+def _redis_safety(fleet) -> Check:
     import redis
 
     try:
-        config = {k: v for k, v in store.redis.config_get("*").items()
+        config = {k: v for k, v in fleet.redis.config_get("*").items()
                   if k in ("maxmemory-policy", "appendonly", "maxmemory")}
     except redis.ResponseError as exc:  # managed Redis services often forbid CONFIG
         return Check("redis settings", WARN, f"cannot read the configuration ({exc})",
@@ -119,8 +119,8 @@ def _redis_safety(store) -> Check:
     return Check("redis settings", OK, detail)
 
 
-def _workers(store) -> Check:
-    workers = store.workers()
+def _workers(fleet) -> Check:
+    workers = fleet.workers()
     if not workers:
         return Check("workers", WARN, "no worker online",
                      "start one with 'labeler worker' (labeler submit starts one locally when "

@@ -12,25 +12,24 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from labeler.jobstore import JobStore
-from labeler.local_workers import live_workers
+from labeler.store import Fleet, JobStore
 
 RECENT_JOBS = 20
 
 
 class FleetCollector(Collector):
-    def __init__(self, store: JobStore) -> None:
-        self.store = store
+    def __init__(self, store: JobStore, fleet: Fleet) -> None:
+        self.store, self.fleet = store, fleet
 
     def collect(self) -> Iterator[Metric]:
-        counters = self.store.counters()
+        counters = self.fleet.counters()
         yield _counter("labeler_images_labelled", "Images labelled, by model", "model",
                        counters, "labelled")
         yield _counter("labeler_images_failed", "Images that failed, by reason", "reason",
                        counters, "failed")
         yield _counter("labeler_chunks", "Chunks retried after an error, or given up after "
                        "too many deliveries", "outcome", counters, "chunks")
-        workers = live_workers(self.store)
+        workers = self.fleet.workers()
         yield GaugeMetricFamily("labeler_workers_online", "Workers with a live heartbeat",
                                 value=len(workers))
         jobs = self.store.recent_jobs(limit=RECENT_JOBS)
@@ -39,7 +38,7 @@ class FleetCollector(Collector):
         queues = {q for w in workers for q in w.get("queues", [])}
         queues |= {j.record["queue"] for j in jobs if j.record.get("queue")}
         for queue in sorted(queues):
-            depth.add_metric([queue], self.store.queue_depth(queue))
+            depth.add_metric([queue], self.fleet.queue_depth(queue))
         yield depth
         images = GaugeMetricFamily("labeler_job_images", "Images of a recent job, by state",
                                    labels=["job", "state"])
@@ -59,10 +58,10 @@ def _counter(name: str, text: str, label: str, counters: dict[str, int], kind: s
     return family
 
 
-def metrics_text(store: JobStore) -> tuple[bytes, str]:
+def metrics_text(store: JobStore, fleet: Fleet) -> tuple[bytes, str]:
     """The exposition text and its content type."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(store))
+    registry.register(FleetCollector(store, fleet))
     return generate_latest(registry), CONTENT_TYPE_LATEST

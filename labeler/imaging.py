@@ -28,7 +28,7 @@ Image.LOAD_TRUNCATED_IMAGES = False
 
 
 def decode_image(
-    source: str | Path | bytes, size: tuple[int, int], draft: bool = True
+    source: str | Path | bytes, size: tuple[int, int], *, draft: bool = True
 ) -> np.ndarray:
     """Decode `source` (a path or the file's bytes) to a uint8 (height, width, 3) RGB array.
 

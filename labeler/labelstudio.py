@@ -22,9 +22,9 @@ from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 from labeler.errors import LabelerError
-from labeler.item_index import decode_result
-from labeler.jobstore import JobStore
 from labeler.results_io import item_matches
+from labeler.store import JobStore
+from labeler.store.result_text import decode_result
 
 FROM_NAME, TO_NAME = "choice", "image"
 # Largest side of an image served by `labeler serve` to Label Studio (the page's thumbnails are
@@ -192,7 +192,7 @@ class Review:
             ", ".join(parts or ["none"])
 
 
-def reviewed_labels(tasks: list[dict], keep_unreviewed: bool = False) -> Review:
+def reviewed_labels(tasks: list[dict], *, keep_unreviewed: bool = False) -> Review:
     """The labels of a Label Studio JSON export of tasks made by `job_tasks`. Per task, the
     ground-truth annotation if one is marked, else the latest submitted one; skipped
     (cancelled) annotations count as no review."""

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labeler.processes import group_members, is_labeler_worker, wait_for_exit
 from labeler.settings import Settings
 
 if TYPE_CHECKING:
     from labeler.context import Context
-    from labeler.jobstore import JobStore
+    from labeler.store import Fleet
 
 
 def default_concurrency() -> int:
@@ -62,25 +63,13 @@ def spawn_local_worker(
     return LocalWorker(process, log_file)
 
 
-def live_workers(store: JobStore, queue: str | None = None) -> list[dict]:
-    """Workers online for `queue` (all queues: None). A killed worker's heartbeat outlives it
-    by up to its time to live; one on this host whose process is gone is dead already."""
-    host, live = socket.gethostname(), []
-    for worker in store.workers(queue):
-        if worker.get("host") == host and not is_labeler_worker(worker.get("pid")):
-            store.forget_worker(worker["name"])
-            continue
-        live.append(worker)
-    return live
-
-
 class WorkerSupply:
     """Makes sure a worker serves a job's queue: with the embedded Redis (and unless told
     not to), it starts a local one when none is online, at submission and again whenever the
     job stalls without one (local workers exit when idle; one may have crashed). The CLI, the
     web app and the benchmarks all go through here."""
 
-    def __init__(self, ctx: Context, model: Path, enabled: bool = True) -> None:
+    def __init__(self, ctx: Context, model: Path, *, enabled: bool = True) -> None:
         self.ctx, self.model = ctx, model
         self.enabled = enabled and ctx.embedded
         self.started: list[LocalWorker] = []
@@ -88,10 +77,10 @@ class WorkerSupply:
 
     def ensure(self, queue: str, precision: str) -> LocalWorker | None:
         """Start a worker for `queue` unless one is online; the started worker, if any."""
-        store = self.ctx.store
+        fleet = self.ctx.fleet
         # A worker takes a second or two to announce itself (it then releases the claim);
         # don't start a second one meanwhile.
-        if not self.enabled or live_workers(store, queue) or not store.claim_spawn(queue, 30):
+        if not self.enabled or fleet.workers(queue) or not fleet.claim_spawn(queue, 30):
             return None
         worker = spawn_local_worker(self.ctx.settings, self.model, precision, self.ctx.redis_url)
         self.started.append(worker)
@@ -122,7 +111,7 @@ class StopReport:
     still_running: list[int] = field(default_factory=list)
 
 
-def stop_local(store: JobStore | None, settings: Settings, grace: float | None = None
+def stop_local(fleet: Fleet | None, settings: Settings, grace: float | None = None
                ) -> StopReport:
     """Stop what labeler started for this LABELER_HOME: the workers on its embedded Redis get
     Celery's warm shutdown (SIGTERM: the running chunk finishes, prefetched ones go back to
@@ -132,7 +121,7 @@ def stop_local(store: JobStore | None, settings: Settings, grace: float | None =
     pool processes and Redis included, or says which have not."""
     from labeler.redis_server import embedded_redis_pid, stop_redis
 
-    pids = [w["pid"] for w in (store.workers() if store else [])
+    pids = [w["pid"] for w in (fleet.workers() if fleet else [])
             if w.get("host") == socket.gethostname() and is_labeler_worker(w.get("pid"))]
     # A worker's pool processes outlive its main process by a moment: wait for them too.
     family = sorted({member for pid in pids for member in (pid, *group_members(pid))})
@@ -155,43 +144,3 @@ def stop_local(store: JobStore | None, settings: Settings, grace: float | None =
     waited = [*family, *([redis_pid] if redis_stopped and redis_pid else [])]
     return StopReport([p for p in pids if p not in killed], killed, redis_stopped,
                       wait_for_exit(waited, timeout=10))
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes of the process group `pgid` other than its leader."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != pgid and _alive(int(entry.name)):
-            with contextlib.suppress(OSError):
-                if os.getpgid(int(entry.name)) == pgid:
-                    members.append(int(entry.name))
-    return members
-
-
-def wait_for_exit(pids: list[int], timeout: float) -> list[int]:
-    """Wait until every process in `pids` has exited; those still running after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while (running := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return running
-
-
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (a zombie has exited; only its parent has not
-    collected it yet)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def is_labeler_worker(pid: int | None) -> bool:
-    """The process is alive and is a labeler worker (a recycled pid is not)."""
-    if not pid or not _alive(pid):
-        return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"worker" in command and b"labeler" in b" ".join(command)

@@ -68,32 +68,31 @@ def item_positions(count: int, first: int | None, indices: list | None) -> list[
 
 
 def decode_items(
-    root: Path, items: list, allowed_roots: tuple[Path, ...] = ()
-) -> tuple[list[tuple[str, str | bytes]], dict[str, str]]:
-    """(name, file path or bytes) for each item, and the refused ones with their reasons.
+    root: Path, items: list[tuple[int, object]], allowed_roots: tuple[Path, ...] = ()
+) -> tuple[list[tuple[int, str | bytes]], dict[int, str]]:
+    """(index, file path or bytes) for each of the (index, task item) pairs, and the refused
+    ones by index, with their reasons.
 
     Path items resolve under the job's root (itself under an allowed root, when the worker
     has any); inline items carry base64 bytes. Anyone who can write to the broker can send a
     task, so nothing here is taken on trust."""
     sources, refused = [], {}
-    if len(items) > MAX_CHUNK_ITEMS:
-        return [], dict.fromkeys(map(item_name, items), "refused: chunk too large")
     root_allowed = not allowed_roots or any(is_inside(root, a) for a in allowed_roots)
     resolver = InsideResolver(root)
-    for item in items:
+    for index, item in items:
         if isinstance(item, list) and len(item) == 2:
             try:
-                sources.append((item[0], base64.b64decode(item[1], validate=True)))
+                sources.append((index, base64.b64decode(item[1], validate=True)))
             except (binascii.Error, TypeError):
-                refused[str(item[0])] = "corrupt: inline data is not valid base64"
+                refused[index] = "corrupt: inline data is not valid base64"
             continue
         if not root_allowed:
-            refused[str(item)] = "refused: folder outside LABELER_ALLOWED_ROOTS"
+            refused[index] = "refused: folder outside LABELER_ALLOWED_ROOTS"
             continue
         try:
-            sources.append((item, resolver.resolve(item)))
+            sources.append((index, resolver.resolve(item)))
         except (ValueError, TypeError):
-            refused[str(item)] = "refused: path escapes the submitted folder"
+            refused[index] = "refused: path escapes the submitted folder"
     return sources, refused
 
 

@@ -32,7 +32,7 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url or ensure_redis(settings.home, settings.redis_maxmemory)
 
 
-def connect(url: str, patient: bool = False) -> redis.Redis:
+def connect(url: str, *, patient: bool = False) -> redis.Redis:
     """A client that has answered a PING. A `patient` client (workers) retries each command
     through about a minute of Redis restart, so a chunk's results survive a short outage."""
     kwargs = {}

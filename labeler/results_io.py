@@ -11,9 +11,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from labeler.item_index import CsvFields
-from labeler.jobstore import JobStore
 from labeler.protocol import LabelResult
+from labeler.store import JobStore
+from labeler.store.result_text import CsvFields
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 CSV_HEADER = ["path", "label", "confidence", "error", "margin", "top_k", "model"]

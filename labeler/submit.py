@@ -11,11 +11,11 @@ from labeler.broker import configure
 from labeler.bundle import ModelBundle
 from labeler.context import Context
 from labeler.errors import JobNotFound, LabelerError, ServiceError, UsageError
-from labeler.jobstore import JobStore
 from labeler.local_workers import WorkerSupply
 from labeler.protocol import inline_item, queue_name, send_chunk
 from labeler.scan import IMAGE_EXTENSION_LIST, ScannedFile, scan_images, tapered_chunks
 from labeler.settings import Settings
+from labeler.store import JobStore
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,16 @@ class StartedJob:
     @property
     def unserved(self) -> bool:
         """Nothing will label the job until someone starts a worker for its queue."""
-        return not self.spawned and not self.supply.ctx.store.workers(self.submission.queue)
+        return not self.spawned and not self.supply.ctx.fleet.workers(self.submission.queue)
 
 
 def start_job(
-    ctx: Context, folder: Path, bundle: ModelBundle, precision: str, top_k: int = 3,
+    ctx: Context, folder: Path, bundle: ModelBundle, precision: str, *, top_k: int = 3,
     inline: bool = False, resume: str | None = None, spawn: bool = True, timings: bool = False,
 ) -> StartedJob:
     """Submit `folder` and make sure a worker serves the job's queue (see WorkerSupply)."""
     job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
-                        top_k, inline, resume, timings)
+                        top_k=top_k, inline=inline, resume=resume, timings=timings)
     supply = WorkerSupply(ctx, bundle.path, enabled=spawn)
     return StartedJob(job, supply, supply.ensure(job.queue, precision) is not None)
 
@@ -70,6 +70,7 @@ def submit_folder(
     root: Path,
     bundle: ModelBundle,
     precision: str,
+    *,
     top_k: int = 3,
     inline: bool = False,
     resume: str | None = None,
@@ -84,8 +85,8 @@ def submit_folder(
     files = scan_images(root)
     if not files:
         raise UsageError(f"no images under {root} (looked for {IMAGE_EXTENSION_LIST})")
-    submission = submit_files(store, redis_url, settings, root, files, bundle, precision, top_k,
-                              inline, resume, timings)
+    submission = submit_files(store, redis_url, settings, root, files, bundle, precision,
+                              top_k=top_k, inline=inline, resume=resume, timings=timings)
     return replace(submission, scan_seconds=time.perf_counter() - started
                    - submission.enqueue_seconds)
 
@@ -98,6 +99,7 @@ def submit_files(
     files: list[ScannedFile],
     bundle: ModelBundle,
     precision: str,
+    *,
     top_k: int,
     inline: bool,
     resume: str | None = None,

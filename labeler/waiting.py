@@ -12,8 +12,8 @@ import redis
 from labeler.bundle import ModelBundle
 from labeler.context import Context
 from labeler.errors import JobNotFound, LabelerError, ServiceError
-from labeler.jobstore import JobProgress, JobState, JobStore
-from labeler.local_workers import WorkerSupply, live_workers
+from labeler.local_workers import WorkerSupply
+from labeler.store import JobProgress, JobState, JobStore
 from labeler.submit import Submission, start_job
 
 
@@ -88,7 +88,7 @@ def follow_job(
 
     def idle(job: JobProgress) -> None:
         queue = job.record.get("queue", "")
-        if live_workers(ctx.store, queue):
+        if ctx.fleet.workers(queue):
             return
         if supply.ensure(queue, job.record.get("precision", "auto")):
             on_notice("no worker online: started a local one")

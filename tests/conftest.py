@@ -14,17 +14,18 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from PIL import Image
 
 from labeler.bundle import load_bundle
-from labeler.jobstore import JobStore
 from labeler.redis_server import connect, ensure_redis, server_binary, stop_redis
 from labeler.settings import DEFAULT_BUNDLE
+from labeler.store import Fleet, JobStore
+from tests.waiting import answers, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 # The shipped model's classes: jobs made by hand for the test worker must name them.
@@ -82,13 +83,11 @@ def start_worker(env: dict, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_for_workers(store: JobStore, count: int = 1, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(store.workers()) >= count:
-            return
-        time.sleep(0.1)
-    raise TimeoutError("worker did not come online")
+def wait_for_workers(store: JobStore, count: int = 1, timeout: float = 60) -> list[dict]:
+    """The workers online on `store`'s Redis, once there are `count` of them."""
+    fleet = Fleet(store.redis)
+    return wait_until(lambda: len(fleet.workers()) >= count and fleet.workers(), timeout,
+                      f"{count} worker(s) online")
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> str:
@@ -165,7 +164,9 @@ def acl_redis(tmp_path):
         "user default off", "user labeler on >s3cret-pass ~* &* +@all", "",
     ]))
     server = subprocess.Popen([server_binary(), str(conf)], stdout=subprocess.DEVNULL)
-    time.sleep(0.5)
+    client = redis.Redis(port=port, username="labeler", password="s3cret-pass")
+    wait_until(lambda: answers(client.ping, (redis.ConnectionError,)), 10, "the ACL Redis")
+    client.close()
     yield port
     server.terminate()
     server.wait()

@@ -10,10 +10,11 @@ from tests.conftest import REPO
 # Layer of each source folder, and the layers its modules may import besides their own.
 LAYERS = {
     "labeler": "core",
+    "labeler/store": "core",
     "worker": "worker",
     "training": "training",
     "export": "export",
-    "labeler/bench": "bench",
+    "bench": "bench",
     "web": "web",
     "cli": "cli",
 }
@@ -81,3 +82,48 @@ def test_the_check_sees_an_import_against_the_direction(tmp_path):
     found = [(_layer_of_module(m), line) for m, line in _imports(source)]
     assert found == [("worker", 2)]
     assert "worker" not in MAY_IMPORT["core"]
+
+
+# The core's groups (labeler/__init__.py): orchestration and modelling use the runtime path,
+# and the runtime path uses neither; the base is under all three.
+CORE_GROUPS = {
+    "base": {"settings", "errors", "durations", "metrics"},
+    "runtime": {"scan", "imaging", "protocol", "engine", "serving", "bundle", "store",
+                "processes", "results_io"},
+    "orchestration": {"submit", "waiting", "local_workers", "redis_server", "broker",
+                      "context", "doctor", "fleet_metrics"},
+    "modelling": {"datasets", "splits", "evaluation", "report_plots", "manifest",
+                  "labelstudio"},
+}
+GROUP_MAY_USE = {"base": {"base"}, "runtime": {"base", "runtime"},
+                 "orchestration": {"base", "runtime", "orchestration"},
+                 "modelling": {"base", "runtime", "modelling"}}
+
+
+def _core_group(module: str) -> str | None:
+    return next((group for group, names in CORE_GROUPS.items() if module in names), None)
+
+
+def test_the_core_groups_use_each_other_one_way():
+    wrong, grouped = [], 0
+    for path in (REPO / "labeler").rglob("*.py"):
+        parts = path.relative_to(REPO / "labeler").with_suffix("").parts
+        group = _core_group(parts[0])
+        if group is None:
+            continue
+        grouped += 1
+        for module, line in _imports(path):
+            names = module.split(".")
+            target = _core_group(names[1]) if names[0] == "labeler" and len(names) > 1 else None
+            if target and target not in GROUP_MAY_USE[group]:
+                wrong.append(f"{path.relative_to(REPO)}:{line}: {group} imports {module} "
+                             f"({target})")
+    assert grouped >= 35
+    assert wrong == []
+
+
+def test_every_core_module_is_in_a_group():
+    modules = {p.stem for p in (REPO / "labeler").glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in (REPO / "labeler").iterdir()
+                if p.is_dir() and (p / "__init__.py").exists() and p.name != "models"}
+    assert modules - set().union(*CORE_GROUPS.values()) == set()

@@ -12,7 +12,7 @@ import numpy as np
 from labeler.serving import Serving
 
 
-def predict_logits(model: keras.Model, pixels: np.ndarray, flip_average: bool = False,
+def predict_logits(model: keras.Model, pixels: np.ndarray, *, flip_average: bool = False,
                    batch_size: int = 512) -> np.ndarray:
     """Logits for NHWC pixels; with `flip_average`, the mean of the image's and its mirror's."""
     pixels = pixels.astype(np.float32)

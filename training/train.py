@@ -151,7 +151,7 @@ def remaining_line(done: int, total: int, seconds_per_epoch: float) -> str:
     return f"checkpoint {done}/{total}: {format_seconds(seconds_per_epoch)} an epoch, {left}"
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool = False,
+def train(config: TrainConfig, run_dir: Path, *, resume: bool = False,
           explicit: set[str] | None = None) -> dict:
     """Train (or resume) a run in `run_dir`; return the run summary. `explicit` names the
     config fields the user set (None: all), so a resume warns only about those."""
@@ -193,7 +193,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         fit_batch(config, len(split.train), explicit)
     keras.utils.set_random_seed(config.seed)
     with compute_policy("mixed_bfloat16" if config.mixed_precision else "float32"):
-        return _train(config, run_dir, resume, split, start)
+        return _train(config, run_dir, split, start, resume=resume)
 
 
 @contextmanager
@@ -208,14 +208,14 @@ def compute_policy(name: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _train(config: TrainConfig, run_dir: Path, resume: bool, split: Split,
-           start: StartingPoint | None) -> dict:
+def _train(config: TrainConfig, run_dir: Path, split: Split, start: StartingPoint | None,
+           *, resume: bool) -> dict:
     if config.preset == "transfer":
         return _train_transfer(config, run_dir, split)
     data, train_set, val_set = split.train, split.train, split.held_out
     check_teachers_split(config.teachers, config.seed, config.val_fraction)
-    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, resume,
-                                            start)
+    model, done, history = _model_and_state(config, run_dir, data, train_set.pixels, start,
+                                            resume=resume)
     views = teacher_views(
         config.teachers, train_set.pixels, data.classes, config.teacher_views, config.seed,
         config.max_shift, config.cutout, run_dir / "teacher-views.npy",
@@ -286,7 +286,7 @@ def _resumed_config(saved: dict, given: TrainConfig,
 
 
 def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
-                     train_pixels: np.ndarray, resume: bool, start: StartingPoint | None):
+                     train_pixels: np.ndarray, start: StartingPoint | None, *, resume: bool):
     last = run_dir / "last.keras"
     if resume and last.exists():
         state = json.loads((run_dir / "state.json").read_text())

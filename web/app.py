@@ -33,10 +33,10 @@ from labeler.context import Context
 from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
 from labeler.fleet_metrics import metrics_text
 from labeler.imaging import preview_jpeg
-from labeler.jobstore import JobState
 from labeler.local_workers import WorkerSupply
 from labeler.results_io import job_result_text
 from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
+from labeler.store import JobState
 from labeler.web.queries import SORTS, ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 
@@ -132,14 +132,14 @@ class JobsApi:
         return load_bundle(self.ctx.settings.model)
 
     def health(self) -> dict:
-        workers = self.ctx.store.workers()
+        workers = self.ctx.fleet.workers()
         limits = self.config.limits
         return {"ok": True, "version": __version__, "workers": len(workers),
                 "model": self.bundle.name, "max_files": limits.max_files,
                 "max_upload_bytes": limits.max_total_bytes}
 
     def metrics(self) -> Response:
-        text, content_type = metrics_text(self.ctx.store)
+        text, content_type = metrics_text(self.ctx.store, self.ctx.fleet)
         return Response(text, media_type=content_type)
 
     def recent(self) -> dict:
@@ -168,7 +168,7 @@ class JobsApi:
         try:
             # Inline: the images travel in the tasks, so workers elsewhere label them too.
             job = submit_folder(self.ctx.store, self.ctx.redis_url, self.ctx.settings,
-                                upload.folder, self.bundle, "auto", top_k, inline=True)
+                                upload.folder, self.bundle, "auto", top_k=top_k, inline=True)
         except BaseException:
             shutil.rmtree(upload.folder, ignore_errors=True)  # not a job: keep nothing
             raise
@@ -181,7 +181,7 @@ class JobsApi:
             record = job.record
             self._ensure_worker(record.get("queue"), record.get("precision", "auto"),
                                 record.get("model"))
-        workers = len(self.ctx.store.workers(job.record.get("queue")))
+        workers = len(self.ctx.fleet.workers(job.record.get("queue")))
         return {**job.as_dict(), "workers": workers}
 
     def items(self, job_id: str, label: str | None = None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labeler.jobstore import JobStore
 from labeler.protocol import Item, LabelResult
+from labeler.store import JobStore
 
 SORTS = ("path", "confidence", "-confidence")
 

@@ -29,7 +29,7 @@ class UploadRefused(LabelerError):
     """The upload as a whole is refused; nothing of it is kept. `too_large`: it broke a size
     or count limit (HTTP 413), rather than holding nothing usable (422)."""
 
-    def __init__(self, message: str, too_large: bool = False) -> None:
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
         super().__init__(message)
         self.too_large = too_large
 

@@ -17,27 +17,26 @@ import time
 
 from celery import Celery
 
-from labeler.jobstore import JobStore
-from labeler.local_workers import live_workers
+from labeler.store import Fleet
 from labeler.worker.broker_internals import restore_delivery, unacked_deliveries
 
 log = logging.getLogger("labeler.worker")
 
 
-def live_holders(store: JobStore) -> tuple[set[str], bool]:
+def live_holders(fleet: Fleet) -> tuple[set[str], bool]:
     """The delivery tags live workers hold, and whether every live worker said which."""
     tags, complete = set(), True
-    for worker in live_workers(store):
+    for worker in fleet.workers():
         if worker.get("holding") is None:
             complete = False
         tags.update(worker.get("holding") or ())
     return tags, complete
 
 
-def hand_back_orphans(app: Celery, store: JobStore, grace: float) -> int:
+def hand_back_orphans(app: Celery, fleet: Fleet, grace: float) -> int:
     """Put back on their queues the unacknowledged chunks no live worker holds, delivered
     over `grace` seconds ago; how many."""
-    held, complete = live_holders(store)
+    held, complete = live_holders(fleet)
     if not complete:
         return 0  # a worker that has not said what it holds may hold any of them
     restored = 0

@@ -26,8 +26,10 @@ Loader = Callable[[object], bytes | str]
 
 @dataclass
 class ChunkOutcome:
-    results: dict[str, LabelResult] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    """What labelling a chunk gave, by item index: results, and errors with their reasons."""
+
+    results: dict[int, LabelResult] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=list)
     infer_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -107,7 +109,7 @@ class DecodePool:
 
 
 def label_chunk(
-    items: Iterable[tuple[str, str | bytes]],
+    items: Iterable[tuple[int, str | bytes]],
     run: Callable[[np.ndarray], np.ndarray],
     classes: tuple[str, ...],
     size: tuple[int, int],
@@ -116,35 +118,36 @@ def label_chunk(
     batch_size: int,
     pool: DecodePool,
 ) -> ChunkOutcome:
-    """`items` are (name, source) where source is a file path or the file's bytes."""
+    """`items` are (index, source): the item's index in its job, and a file path or the
+    file's bytes."""
     outcome = ChunkOutcome()
 
-    def decode(item: tuple[str, str | bytes]):
-        name, source = item
+    def decode(item: tuple[int, str | bytes]):
+        index, source = item
         try:
-            return name, decode_image(source, size), None
+            return index, decode_image(source, size), None
         except DecodeError as exc:
-            return name, None, str(exc)
+            return index, None, str(exc)
 
     started = time.perf_counter()
     items = list(items)
-    names: list[str] = []
+    indices: list[int] = []
     pixels: list[np.ndarray] = []
-    for (name, _), decoded in zip(items, pool.map(decode, items), strict=True):
+    for (index, _), decoded in zip(items, pool.map(decode, items), strict=True):
         if isinstance(decoded, TimeoutError):
-            outcome.errors[name] = f"timeout: decoding took over {pool.timeout:g} s"
+            outcome.errors[index] = f"timeout: decoding took over {pool.timeout:g} s"
             continue
         _, array, error = decoded
         if error is not None:
-            outcome.errors[name] = error
+            outcome.errors[index] = error
             continue
-        names.append(name)
+        indices.append(index)
         pixels.append(array)
         if len(pixels) == batch_size:
-            _infer(names, pixels, run, classes, model_id, top_k, outcome)
-            names, pixels = [], []
+            _infer(indices, pixels, run, classes, model_id, top_k, outcome)
+            indices, pixels = [], []
     if pixels:
-        _infer(names, pixels, run, classes, model_id, top_k, outcome)
+        _infer(indices, pixels, run, classes, model_id, top_k, outcome)
     outcome.total_seconds = time.perf_counter() - started
     return outcome
 
@@ -175,11 +178,11 @@ def significant_all(values: np.ndarray) -> list[float]:
     return rounded
 
 
-def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
+def _infer(indices, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
     started = time.perf_counter()
     probs = run(np.stack(pixels))
     outcome.infer_seconds += time.perf_counter() - started
-    outcome.batch_sizes.append(len(names))
+    outcome.batch_sizes.append(len(indices))
     k = max(1, min(top_k, probs.shape[1]))
     order = np.argsort(-probs, axis=1)[:, :k]
     ranked = np.take_along_axis(probs, order, axis=1)
@@ -188,6 +191,6 @@ def _infer(names, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) 
     # Plain lists: indexing numpy arrays one element at a time cost more than the rest.
     labels = np.asarray(classes, dtype=object)[order].tolist()
     confidences = significant_all(ranked)
-    for row, name in enumerate(names):
+    for row, index in enumerate(indices):
         top = tuple(zip(labels[row], confidences[row * k:row * k + k], strict=True))
-        outcome.results[name] = LabelResult(top[0][0], top[0][1], margins[row], top, model_id)
+        outcome.results[index] = LabelResult(top[0][0], top[0][1], margins[row], top, model_id)

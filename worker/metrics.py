@@ -15,7 +15,7 @@ import tempfile
 from types import SimpleNamespace
 
 from labeler.errors import LabelerError
-from labeler.jobstore import outcome_counts
+from labeler.store.chunk_writes import outcome_counts
 from labeler.worker.labelling import ChunkOutcome
 
 # Seconds per chunk stage: a 512-image chunk takes ~0.3-2 s on a CPU, far less on a GPU.

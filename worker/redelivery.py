@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labeler.protocol import LabelResult
+from labeler.store import JobStore
 from labeler.worker.labelling import ChunkOutcome
 
 CONDEMNED = "gave-up: its worker died or failed each time it was labelled"
@@ -60,24 +61,24 @@ class Steps:
 class RedeliveredChunk:
     """One delivery of a chunk delivered before, over the job store `store`."""
 
-    store: object
+    store: JobStore
     job_id: str
     chunk: int
     worker: str
     classes: tuple[str, ...]
     write_seconds: float = 0.0
 
-    def label(self, sources: dict[int, tuple[str, object]], refused: dict[int, str],
-              label: Callable[[list[tuple[str, object]]], ChunkOutcome],
+    def label(self, sources: dict[int, str | bytes], refused: dict[int, str],
+              label: Callable[[list[tuple[int, str | bytes]]], ChunkOutcome],
               batch: int) -> ChunkOutcome:
-        """Label `sources` (by item index) with `label`, step by step; what was labelled and
-        failed, by name. A step that raises leaves its record behind, as a death would: the
-        retry that follows treats its images as suspects."""
+        """Label `sources` (file path or bytes, by item index) with `label`, step by step;
+        what was labelled and failed. A step that raises leaves its record behind, as a death
+        would: the retry that follows treats its images as suspects."""
         steps = Steps.after_death(self.store.chunk_steps(self.job_id, self.chunk))
         done = self.store.done_among(self.job_id, list(sources))
         errors = dict(refused)
         errors.update({i: CONDEMNED for i in steps.condemned if i in sources and i not in done})
-        merged = ChunkOutcome(errors={sources[i][0]: e for i, e in errors.items() if i in sources})
+        merged = ChunkOutcome(errors={i: e for i, e in errors.items() if i in sources})
         pending = [i for i in sources if i not in done and i not in errors]
         plan = steps.plan(pending, batch)
         # The last write also drops the saved steps, so the job ends with none left.
@@ -86,11 +87,8 @@ class RedeliveredChunk:
         for number, step in enumerate(plan, 1):
             steps.step = step
             self.store.save_chunk_steps(self.job_id, self.chunk, steps.as_saved())
-            outcome = label([sources[i] for i in step])
-            index_of = {sources[i][0]: i for i in step}
-            self._write({index_of[n]: r for n, r in outcome.results.items()},
-                        {index_of[n]: e for n, e in outcome.errors.items()},
-                        last=number == len(plan))
+            outcome = label([(i, sources[i]) for i in step])
+            self._write(outcome.results, outcome.errors, last=number == len(plan))
             merged.results.update(outcome.results)
             merged.errors.update(outcome.errors)
             merged.batch_sizes += outcome.batch_sizes
@@ -98,7 +96,7 @@ class RedeliveredChunk:
             merged.total_seconds += outcome.total_seconds
         return merged
 
-    def _write(self, results: dict[int, LabelResult], errors: dict[int, str],
+    def _write(self, results: dict[int, LabelResult], errors: dict[int, str], *,
                last: bool) -> None:
         started = time.perf_counter()
         self.store.record_chunk(self.job_id, results, errors, worker=self.worker,

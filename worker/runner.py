@@ -20,13 +20,13 @@ from labeler.broker import configure
 from labeler.bundle import load_bundle
 from labeler.engine import choose_providers, default_precision
 from labeler.errors import ServiceError
-from labeler.jobstore import JobStore
 from labeler.protocol import queue_name
 from labeler.redis_server import connect
 from labeler.settings import get_settings
+from labeler.store import Fleet
 from labeler.worker.broker_internals import held_delivery_tags
 from labeler.worker.handback import hand_back_orphans
-from labeler.worker.tasks import WorkerOptions
+from labeler.worker.options import WorkerOptions
 
 log = logging.getLogger("labeler.worker")
 HEARTBEAT_SECONDS = 3
@@ -48,6 +48,8 @@ def worker_queues(options: WorkerOptions) -> list[str]:
 
 
 def run_worker(options: WorkerOptions, concurrency: int, idle_exit: int = 0) -> None:
+    import labeler.worker.tasks  # noqa: F401  the labelling task joins the app here
+
     load_bundle(options.model).verified_bytes(_resolved_precision(options))  # fail fast
     options.to_env()
     queues = worker_queues(options)
@@ -79,18 +81,19 @@ def _install_heartbeat(app: Celery, options: WorkerOptions, name: str, info: dic
     stop = threading.Event()
 
     def beat() -> None:
-        store, unreachable_since, first = None, None, True
+        fleet, unreachable_since, first = None, None, True
         while not stop.is_set():
             try:
-                store = store or JobStore(connect(options.redis_url))
-                store.heartbeat(name, {**info, "holding": held_delivery_tags()},
+                fleet = fleet or Fleet(connect(options.redis_url))
+                fleet.heartbeat(name, {**info, "holding": held_delivery_tags()},
                                 ttl=3 * HEARTBEAT_SECONDS)
                 if first:
-                    store.release_spawn(info["queues"])
+                    fleet.release_spawn(info["queues"])
                     first = False
-                hand_back_orphans(app, store, ORPHAN_GRACE_SECONDS)
+                fleet.prune_dead()
+                hand_back_orphans(app, fleet, ORPHAN_GRACE_SECONDS)
                 unreachable_since = None
-                if idle_exit and _idle_for(store, name, info) > idle_exit:
+                if idle_exit and _idle_for(fleet, name, info) > idle_exit:
                     _leave(f"idle for {idle_exit} s with an empty queue")
                     return
             except (ServiceError, redis.ConnectionError) as exc:
@@ -115,7 +118,7 @@ def _install_heartbeat(app: Celery, options: WorkerOptions, name: str, info: dic
         stop.set()
         # Redis may be the thing that went away; the heartbeat key then expires by itself.
         with contextlib.suppress(Exception):
-            JobStore(connect(options.redis_url)).forget_worker(name)
+            Fleet(connect(options.redis_url)).forget_worker(name)
 
 
 def _leave(reason: str) -> None:
@@ -123,8 +126,8 @@ def _leave(reason: str) -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
 
 
-def _idle_for(store: JobStore, name: str, info: dict) -> float:
-    if any(store.queue_depth(q) for q in info["queues"]):
+def _idle_for(fleet: Fleet, name: str, info: dict) -> float:
+    if any(fleet.queue_depth(q) for q in info["queues"]):
         return 0.0
-    last = store.worker_activity(name) or info["started"]
+    last = fleet.worker_activity(name) or info["started"]
     return time.time() - last

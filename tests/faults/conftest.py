@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from labeler.jobstore import JobStore
 from labeler.scan import scan_images
+from labeler.store import JobStore
 
 # Many small chunks, so a fault always lands mid-chunk. The visibility timeout stays at its
 # default (minutes): recovery must not wait for it.
@@ -52,15 +51,6 @@ def reconcile(store: JobStore, job_id: str, submitted: set[str]) -> dict:
         "duplicates": len(seen) - len(set(seen)),
         "failed": {path: error for path, _, error in items if error},
     }
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def pool_children(pid: int) -> list[int]:

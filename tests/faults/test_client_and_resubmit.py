@@ -8,7 +8,8 @@ import sys
 
 from labeler.waiting import wait_for_job
 from tests.conftest import cli_env, run_cli, write_image
-from tests.faults.conftest import SMALL_CHUNKS, ledger, reconcile, wait_until
+from tests.faults.conftest import SMALL_CHUNKS, ledger, reconcile
+from tests.waiting import wait_until
 
 
 def test_the_job_outlives_its_client_and_any_shell_can_read_it(

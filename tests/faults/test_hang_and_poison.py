@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 from labeler.broker import configure
-from labeler.jobstore import attempts_key
 from labeler.protocol import TASK_NAME
+from labeler.store.keys import attempts_key
 from labeler.waiting import wait_for_job
 from labeler.worker.tasks import MAX_DELIVERIES
 from tests.conftest import (
@@ -31,8 +31,7 @@ def test_a_hanging_read_fails_its_item_and_the_rest_is_labelled(
     worker = start_worker(cli_env(labeler_home, redis_url), "--decode-timeout", "2",
                           "--decode-threads", "1")
     try:
-        wait_for_workers(store)
-        queue = store.workers()[0]["queue"]
+        queue = wait_for_workers(store)[0]["queue"]
         items = ["ok00.jpg", "stuck.jpg", *[f"ok{i:02d}.jpg" for i in range(1, 15)],
                  "stuck2.jpg", *[f"ok{i:02d}.jpg" for i in range(15, 30)]]
         store.create_job("hang", items, SHIPPED_CLASSES, root=str(tmp_path), queue=queue,
@@ -57,7 +56,7 @@ def test_a_chunk_delivered_too_many_times_fails_its_items_with_a_reason(
     labeler_home, redis_url, store, worker, tmp_path
 ):
     write_image(tmp_path / "a.jpg", seed=1)
-    queue = store.workers()[0]["queue"]
+    queue = wait_for_workers(store)[0]["queue"]
     store.create_job("poison", ["a.jpg"], SHIPPED_CLASSES, root=str(tmp_path), queue=queue,
                      top_k=1)
     for _ in range(MAX_DELIVERIES):  # as if it had crashed the pool process each time
@@ -86,8 +85,7 @@ def test_an_image_that_kills_its_worker_fails_alone_and_the_chunk_is_labelled(
         [str(shim), os.environ.get("PYTHONPATH", "")]))
     worker = start_worker(env)
     try:
-        wait_for_workers(store)
-        queue = store.workers()[0]["queue"]
+        queue = wait_for_workers(store)[0]["queue"]
         store.create_job("killer", items, SHIPPED_CLASSES, root=str(images), queue=queue,
                          top_k=1)
         configure(redis_url).send_task(TASK_NAME, args=["killer", 0, items], queue=queue)

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 from labeler.errors import ServiceError
-from labeler.jobstore import JobStore
 from labeler.redis_server import connect, stop_redis
+from labeler.store import Fleet, JobStore
 from tests.conftest import cli_env
-from tests.faults.conftest import RECOVERY_SECONDS, SMALL_CHUNKS, ledger, reconcile, wait_until
+from tests.faults.conftest import RECOVERY_SECONDS, SMALL_CHUNKS, ledger, reconcile
+from tests.waiting import wait_until
 
 
 def _redis_pid(home: Path) -> int:
@@ -73,6 +74,6 @@ def _answers(socket: Path) -> bool:
 def _workers(home: Path) -> list[int]:
     try:
         store = JobStore(connect(f"unix://{home / 'redis' / 'redis.sock'}"))
-        return [w["pid"] for w in store.workers()]
+        return [w["pid"] for w in Fleet(store.redis).workers()]
     except Exception:
         return []

@@ -16,8 +16,8 @@ from tests.faults.conftest import (
     ledger,
     pool_children,
     reconcile,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 
 def _submit(env, folder) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from tests.conftest import _free_port
 from tests.pinned_tools import LABEL_STUDIO, ToolFailed
+from tests.waiting import answers, wait_until
 
 EMAIL, PASSWORD, TOKEN = "reviewer@example.com", "review-pass-1", "labeler-test-token-1"
 
@@ -88,14 +88,15 @@ def _start(data_dir: Path, document_root: Path, program: Path) -> LabelStudio:
              "--enable-legacy-api-token"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     studio = LabelStudio(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 300  # the first start migrates its database
-    while time.monotonic() < deadline:
+
+    def started() -> bool:
         if process.poll() is not None:
             raise LABEL_STUDIO.failure(f"exited with status {process.returncode} at start", log)
-        try:
-            studio.call("GET", "/api/projects")
-            return studio
-        except (OSError, AssertionError):
-            time.sleep(1)
-    os.killpg(process.pid, 9)
-    raise LABEL_STUDIO.failure("did not answer on its port within 300 s", log)
+        return answers(lambda: studio.call("GET", "/api/projects"), (OSError, AssertionError))
+
+    try:  # the first start migrates its database
+        wait_until(started, 300, "Label Studio to answer", interval=1)
+    except TimeoutError:
+        os.killpg(process.pid, 9)
+        raise LABEL_STUDIO.failure("did not answer on its port within 300 s", log) from None
+    return studio

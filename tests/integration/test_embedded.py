@@ -4,13 +4,13 @@ Redis and a local worker by itself, and the worker leaves when idle."""
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-from labeler.jobstore import JobStore
-from labeler.local_workers import group_members, wait_for_exit
+from labeler.processes import group_members, wait_for_exit
 from labeler.redis_server import connect, embedded_redis_pid, ensure_redis, stop_redis
-from tests.conftest import REPO, cli_env, run_cli, start_worker, stop_process
+from labeler.store import Fleet, JobStore
+from tests.conftest import REPO, cli_env, run_cli, start_worker, stop_process, wait_for_workers
+from tests.waiting import wait_until
 
 
 def test_submit_starts_redis_and_a_worker_and_labels_the_examples():
@@ -25,10 +25,9 @@ def test_submit_starts_redis_and_a_worker_and_labels_the_examples():
         store = JobStore(connect(f"unix://{home / 'redis' / 'redis.sock'}"))
         assert store.redis.config_get("appendonly") == {"appendonly": "yes"}
         assert store.redis.config_get("port") == {"port": "0"}  # no TCP listener
-        deadline = time.monotonic() + 60
-        while store.workers() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert store.workers() == [], "the spawned worker should exit when idle"
+        fleet = Fleet(store.redis)
+        wait_until(lambda: fleet.workers() == [], 60, "the spawned worker to exit when idle",
+                   interval=0.5)
     finally:
         stop_redis(home)
         shutil.rmtree(home, ignore_errors=True)
@@ -56,11 +55,7 @@ def test_a_local_worker_leaves_when_its_embedded_redis_is_stopped():
     try:
         url = ensure_redis(home)
         worker = start_worker(cli_env(home, url), "--idle-exit", "3")
-        store = JobStore(connect(url))
-        deadline = time.monotonic() + 60
-        while not store.workers() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert store.workers(), "the worker should come online"
+        wait_for_workers(JobStore(connect(url)))
         stop_redis(home)
         # Not before 30 s (a Redis restart must not empty the pool), but not never.
         try:
@@ -81,7 +76,7 @@ def test_stop_ends_the_workers_and_the_redis_it_started():
                        timeout=180)
         assert proc.returncode == 0, proc.stderr
         store = JobStore(connect(f"unix://{home / 'redis' / 'redis.sock'}"))
-        pids = [w["pid"] for w in store.workers()]
+        pids = [w["pid"] for w in Fleet(store.redis).workers()]
         assert pids, "submit should have left its spawned worker running"
         # Its pool processes and Redis too: stop returns once every one of them has exited.
         family = [*pids, *(member for pid in pids for member in group_members(pid))]

@@ -8,15 +8,26 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from flower.events import Events as FlowerEvents
 from prometheus_client.parser import text_string_to_metric_families
 
+from labeler.broker import configure
+from labeler.protocol import TASK_NAME
 from labeler.redis_server import kombu_url
-from tests.conftest import REPO, _free_port, cli_env, run_cli, start_worker, stop_process
+from labeler.store import Fleet
+from tests.conftest import (
+    REPO,
+    _free_port,
+    cli_env,
+    run_cli,
+    start_worker,
+    stop_process,
+    wait_for_workers,
+)
+from tests.waiting import answers, wait_until
 
 IMAGES = REPO / "examples" / "images"
 
@@ -27,15 +38,11 @@ def _get(url: str, timeout: float = 10) -> bytes:
 
 
 def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> bool:
         assert process.poll() is None, process.stdout.read()
-        try:
-            _get(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer")
+        return answers(lambda: _get(url, timeout=2))
+
+    wait_until(up, timeout, f"{url} to answer", interval=0.2)
 
 
 def _samples(text: bytes) -> dict[tuple[str, tuple], float]:
@@ -56,9 +63,7 @@ def monitored_worker(labeler_home, redis_url, store):
     proc = start_worker(cli_env(labeler_home, redis_url), "--metrics-port", str(port))
     try:
         _wait_for(f"http://127.0.0.1:{port}/metrics", proc)
-        deadline = time.monotonic() + 60
-        while not store.workers() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_workers(store)
         yield port
     finally:
         stop_process(proc)
@@ -75,29 +80,41 @@ def test_flower_lists_the_worker_and_counts_the_jobs_tasks(
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/healthcheck", flower)
-        # Workers send task events from when a monitor asks (LABELER_TASK_EVENTS=auto);
-        # Flower asks every `events_enable_interval` ms, the first time that long after start.
-        time.sleep(FlowerEvents.events_enable_interval / 1000 + 2)
+        # Workers send task events from when a monitor asks (LABELER_TASK_EVENTS=auto); Flower
+        # asks every `events_enable_interval` ms. A probe task for no job (the worker skips it)
+        # is sent until Flower has seen one: from then on every task's events reach it.
+        queue = wait_for_workers(store)[0]["queue"]
+        app = configure(redis_url)
+
+        def flower_saw_a_probe() -> bool:
+            app.send_task(TASK_NAME, args=["events-probe", 0, []], queue=queue)
+            tasks = json.loads(_get(f"{base}/api/tasks"))
+            return any("events-probe" in (t["args"] or "") for t in tasks.values())
+
+        wait_until(flower_saw_a_probe, FlowerEvents.events_enable_interval / 1000 + 30,
+                   "Flower to receive task events", interval=1)
         job = _submit_and_wait(cli_env(labeler_home, redis_url))
-        chunks = store.progress(job["job"]).record["chunks"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        chunks = int(store.progress(job["job"]).record["chunks"])
+
+        def jobs_chunks_succeeded() -> list[dict]:
             tasks = json.loads(_get(f"{base}/api/tasks"))
             succeeded = [t for t in tasks.values() if t["state"] == "SUCCESS"
-                         and t["name"] == "labeler.label_chunk"]
-            workers = json.loads(_get(f"{base}/api/workers?refresh=1"))
-            if len(succeeded) >= int(chunks) and workers:
-                break
-            time.sleep(0.5)
-        assert len(succeeded) == int(chunks) and job["labelled"] == 40
+                         and t["name"] == TASK_NAME and job["job"] in (t["args"] or "")]
+            return succeeded if len(succeeded) >= chunks else []
+
+        succeeded = wait_until(jobs_chunks_succeeded, 30, "Flower to count every chunk",
+                               interval=0.5)
+        workers = wait_until(lambda: json.loads(_get(f"{base}/api/workers?refresh=1")), 30,
+                             "Flower to list the worker", interval=0.5)
+        assert len(succeeded) == chunks and job["labelled"] == 40
         # A chunk shows as its job, index and size, not as a long list of paths.
         assert all(t["args"].startswith(f"('{job['job']}', ") and " images from " in t["args"]
                    for t in succeeded)
-        assert [w["name"] for w in store.workers()] == list(workers)
+        assert [w["name"] for w in Fleet(store.redis).workers()] == list(workers)
         metrics = _samples(_get(f"{base}/metrics"))
         events = sum(v for (name, labels), v in metrics.items()
                      if name == "flower_events_total" and ("type", "task-succeeded") in labels)
-        assert events >= int(chunks)
+        assert events >= chunks
     finally:
         stop_process(flower)
 

@@ -12,7 +12,7 @@ import pytest
 
 from labeler.engine import InferenceEngine
 from labeler.imaging import decode_image
-from tests.conftest import SHIPPED_CLASSES, cli_env, run_cli, write_image
+from tests.conftest import SHIPPED_CLASSES, cli_env, run_cli, wait_for_workers, write_image
 
 CORRUPT = {
     "bad/empty.jpg": b"",
@@ -133,7 +133,7 @@ def test_a_task_cannot_read_outside_the_submitted_folder(store, redis_url, worke
     from labeler.broker import configure
     from labeler.protocol import TASK_NAME
 
-    queue = store.workers()[0]["queue"]
+    queue = wait_for_workers(store)[0]["queue"]
     store.create_job("evil", ["../../etc/passwd", "/etc/hostname"], SHIPPED_CLASSES,
                      root=str(tmp_path), queue=queue, top_k=1)
     app = configure(redis_url)
@@ -176,8 +176,7 @@ def test_workers_read_only_under_allowed_roots(labeler_home, redis_url, store, t
     write_image(other / "b.jpg", seed=2)
     worker = start_worker(cli_env(labeler_home, redis_url, LABELER_ALLOWED_ROOTS=str(allowed)))
     try:
-        wait_for_workers(store)
-        queue = store.workers()[0]["queue"]
+        queue = wait_for_workers(store)[0]["queue"]
         app = configure(redis_url)
         for job, root, name in (("in", allowed, "a.jpg"), ("out", other, "b.jpg")):
             store.create_job(job, [name], SHIPPED_CLASSES, root=str(root), queue=queue, top_k=1)

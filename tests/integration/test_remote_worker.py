@@ -7,8 +7,8 @@ import signal
 import subprocess
 import sys
 
-from labeler.jobstore import JobStore
 from labeler.redis_server import connect
+from labeler.store import JobStore
 from tests.conftest import cli_env, run_cli, wait_for_workers, write_image
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from labeler.jobstore import JobStore
 from labeler.redis_server import connect
+from labeler.store import JobStore
 from tests.conftest import (
     REPO,
     cifar_test_images,
@@ -31,6 +31,7 @@ from tests.conftest import (
     stop_process,
     wait_for_workers,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -206,13 +207,9 @@ def test_the_cpu_image_labels_like_a_host_worker(image, image_root, acl_redis, t
 
 
 def _when(lines: list[tuple[float, str]], text: str, timeout: float) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [t for t, line in list(lines) if text in line]
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise TimeoutError(f"the worker never logged {text!r}: {''.join(line for _t, line in lines)}")
+    found = wait_until(lambda: [t for t, line in list(lines) if text in line], timeout,
+                       lambda: f"the worker to log {text!r}: {''.join(x for _t, x in lines)}")
+    return found[0]
 
 
 def _submit(images: Path, out: Path, env: dict) -> dict[str, str]:

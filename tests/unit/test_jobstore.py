@@ -2,8 +2,8 @@
 
 import pytest
 
-from labeler.jobstore import JobState
 from labeler.protocol import Item, LabelResult
+from labeler.store import JobState
 
 CLASSES = ("cat", "dog", "bird")
 
@@ -83,19 +83,6 @@ def test_recent_jobs_newest_first_and_unknown_job_is_none(store):
     _job(store, "new", "a.jpg")
     assert [j.id for j in store.recent_jobs()] == ["new", "old"]
     assert store.progress("missing") is None
-
-
-def test_workers_are_listed_by_queue_until_their_heartbeat_lapses(store):
-    store.heartbeat("w1", {"name": "w1", "queue": "qa", "queues": ["qa", "qb"]}, ttl=30)
-    assert [w["name"] for w in store.workers("qb")] == ["w1"]
-    assert store.workers("qc") == []
-    store.forget_worker("w1")
-    assert store.workers() == []
-
-
-def test_only_one_caller_may_spawn_a_local_worker_at_a_time(store):
-    assert store.claim_spawn("q", seconds=30)
-    assert not store.claim_spawn("q", seconds=30)
 
 
 def test_attempts_are_counted_per_chunk(store):
@@ -226,7 +213,7 @@ def test_bitmaps_follow_scattered_chunks_retries_and_resubmission(store):
 @pytest.mark.parametrize("indices", [[], [0], [7, 8], list(range(3, 259)),
                                      [5, 100_000, 100_001, 2_000_000], list(range(0, 9000, 511))])
 def test_bit_runs_hold_exactly_the_indices(indices):
-    from labeler.item_index import bit_runs, set_bits
+    from labeler.store.index import bit_runs, set_bits
 
     found = set()
     for first, data in bit_runs(indices):

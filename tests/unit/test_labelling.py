@@ -15,12 +15,12 @@ def _run(pixels):
 
 
 def test_results_carry_top_k_margin_and_model_and_batches_are_bounded(tmp_path):
-    items = [(f"{i}.png", str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(10)]
-    items.append(("bad.png", b"not an image"))
+    items = [(i, str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(10)]
+    items.append((10, b"not an image"))
     out = label_chunk(items, _run, CLASSES, (32, 32), "m:fp32:abc", 2, 4, DecodePool(2, 5))
     assert out.batch_sizes == [4, 4, 2]
-    assert out.errors == {"bad.png": "not-an-image: unknown or unsupported format"}
-    first = out.results["0.png"]
+    assert out.errors == {10: "not-an-image: unknown or unsupported format"}
+    first = out.results[0]
     assert first.label == "b" and first.confidence == 0.7
     assert first.top_k == (("b", 0.7), ("a", 0.2))
     assert abs(first.margin - 0.5) < 1e-6 and first.model == "m:fp32:abc"
@@ -29,12 +29,12 @@ def test_results_carry_top_k_margin_and_model_and_batches_are_bounded(tmp_path):
 # One decode thread (the abandoned one is replaced), or none: the interval timer interrupts it.
 @pytest.mark.parametrize("threads", [1, 0])
 def test_a_stuck_decode_fails_only_its_item(tmp_path, threads):
-    items = [(f"{i}.png", str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(4)]
+    items = [(i, str(write_image(tmp_path / f"{i}.png", seed=i))) for i in range(4)]
     os.mkfifo(tmp_path / "stuck.png")
-    items.insert(1, ("stuck.png", str(tmp_path / "stuck.png")))
+    items.insert(1, (4, str(tmp_path / "stuck.png")))
     out = label_chunk(items, _run, CLASSES, (32, 32), "m", 1, 64, DecodePool(threads, 0.5))
-    assert list(out.errors) == ["stuck.png"] and out.errors["stuck.png"].startswith("timeout")
-    assert sorted(out.results) == ["0.png", "1.png", "2.png", "3.png"]
+    assert list(out.errors) == [4] and out.errors[4].startswith("timeout")
+    assert sorted(out.results) == [0, 1, 2, 3]
     if threads:
         with open(os.open(tmp_path / "stuck.png", os.O_RDWR), "wb"):
             pass  # give the abandoned thread its data so it ends
@@ -45,11 +45,11 @@ def test_tiny_and_near_certain_probabilities_keep_their_digits(tmp_path):
         row = np.array([1 - 3e-7 - 2e-7, 3e-7, 2e-7], np.float32)
         return np.tile(row, (len(pixels), 1))
 
-    items = [("0.png", str(write_image(tmp_path / "0.png", seed=0)))]
+    items = [(0, str(write_image(tmp_path / "0.png", seed=0)))]
     result = label_chunk(items, run, CLASSES, (32, 32), "m", 3, 4, DecodePool(1, 5)).results
-    top_k = [p for _, p in result["0.png"].top_k]
+    top_k = [p for _, p in result[0].top_k]
     assert top_k[1:] == [3e-7, 2e-7]  # not rounded to a 0.0 tie
-    assert result["0.png"].confidence < 1.0
+    assert result[0].confidence < 1.0
 
 
 def test_rounding_in_numpy_gives_what_formatting_gives_for_every_kind_of_probability():

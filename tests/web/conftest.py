@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 
 from labeler.redis_server import stop_redis
 from tests.conftest import _free_port, cli_env, stop_process
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -34,13 +34,12 @@ class WebServer:
         return json.loads(body)
 
     def wait_done(self, job: str, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def done() -> dict | None:
             progress = self.get_json(f"/api/jobs/{job}")
-            if progress["state"] == "done":
-                return progress
-            time.sleep(0.3)
-        raise TimeoutError(f"job {job} not done: {progress}")
+            return progress if progress["state"] == "done" else None
+
+        return wait_until(done, timeout, lambda: f"job {job}: {self.get_json(f'/api/jobs/{job}')}",
+                          interval=0.3)
 
 
 def http(url: str, data: bytes | None = None, headers: dict | None = None,
@@ -76,17 +75,17 @@ def start_server(*args: str, port: int | None = None) -> WebServer:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     server = WebServer(f"http://127.0.0.1:{port}", home, process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"labeler serve exited: {process.stdout.read()}")
         try:
-            if server.get("/api/health")[0] == 200:
-                return server
+            return server.get("/api/health")[0] == 200
         except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("labeler serve did not answer")
+            return False
+
+    wait_until(healthy, 60, "labeler serve to answer", interval=0.2)
+    return server
 
 
 def stop_server(server: WebServer) -> None:

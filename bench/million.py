@@ -21,10 +21,10 @@ from pathlib import Path
 from labeler.bench.soak import linked_copies
 from labeler.bundle import ModelBundle
 from labeler.context import Context
-from labeler.jobstore import JobProgress
 from labeler.local_workers import stop_local
 from labeler.redis_server import ensure_redis
 from labeler.settings import Settings
+from labeler.store import JobProgress
 from labeler.waiting import submit_and_wait
 
 
@@ -52,7 +52,7 @@ def bench_million(settings: Settings, folder: Path, bundle: ModelBundle, copies:
             "resume_seconds": _time_resume(env, tree, job.job_id),
         }
     finally:
-        stop_local(ctx.store, ctx.settings, grace=10)
+        stop_local(ctx.fleet, ctx.settings, grace=10)
         shutil.rmtree(home, ignore_errors=True)
 
 

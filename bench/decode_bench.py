@@ -7,6 +7,7 @@ import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from labeler.imaging import decode_image
@@ -15,7 +16,7 @@ from labeler.scan import scan_images
 ROUNDS = 3
 
 
-def _decode_all(paths: list[str], size: tuple[int, int], draft: bool) -> int:
+def _decode_all(paths: list[str], size: tuple[int, int], *, draft: bool) -> int:
     failed = 0
     for path in paths:
         try:
@@ -25,11 +26,11 @@ def _decode_all(paths: list[str], size: tuple[int, int], draft: bool) -> int:
     return failed
 
 
-def _rate(paths: list[str], size: tuple[int, int], draft: bool) -> tuple[float, float]:
+def _rate(paths: list[str], size: tuple[int, int], *, draft: bool) -> tuple[float, float]:
     """Images per wall-clock second, and CPU milliseconds per image: on a shared machine the
     second leaves out the time a neighbour held the core."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    _decode_all(paths, size, draft)
+    _decode_all(paths, size, draft=draft)
     cpu_ms = (time.process_time() - cpu_start) * 1000 / len(paths)
     return len(paths) / (time.perf_counter() - start), cpu_ms
 
@@ -46,18 +47,18 @@ def bench_decode(folder: Path, size: tuple[int, int] = (32, 32), limit: int | No
     cores = workers or os.cpu_count() or 1
     modes = (True, False)
     for draft in modes:
-        _decode_all(files[:50], size, draft)  # warm the page cache and the code paths
+        _decode_all(files[:50], size, draft=draft)  # warm the page cache and the code paths
     per_core = {draft: [] for draft in modes}
     for _ in range(ROUNDS):
         for draft in modes:
-            per_core[draft].append(_rate(files, size, draft))
+            per_core[draft].append(_rate(files, size, draft=draft))
     rows = []
     chunks = [files[i::cores] for i in range(cores)]
     with ProcessPoolExecutor(cores) as pool:
-        list(pool.map(_decode_all, chunks[:1], [size], [True]))  # start the processes
+        list(pool.map(partial(_decode_all, size=size, draft=True), chunks[:1]))  # start them
         for draft in modes:
             start = time.perf_counter()
-            list(pool.map(_decode_all, chunks, [size] * cores, [draft] * cores))
+            list(pool.map(partial(_decode_all, size=size, draft=draft), chunks))
             every = len(files) / (time.perf_counter() - start)
             rows.append({"draft": draft, "images": len(files), "cores": cores,
                          "mean_file_kb": round(mean_bytes / 1024, 1),

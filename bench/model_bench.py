@@ -24,7 +24,7 @@ def available_providers() -> list[str]:
 
 
 def bench_model(bundle: ModelBundle, batch_sizes=BATCH_SIZES, precisions=None, providers=None,
-                keras: bool = True, threads: int = 0,
+                *, keras: bool = True, threads: int = 0,
                 progress: Callable[[str], None] = lambda s: None) -> list[dict]:
     rng = np.random.default_rng(0)
     rows = []

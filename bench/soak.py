@@ -20,11 +20,11 @@ from pathlib import Path
 
 from labeler.bundle import ModelBundle
 from labeler.context import Context
-from labeler.jobstore import JobProgress
-from labeler.local_workers import live_workers, stop_local
+from labeler.local_workers import stop_local
 from labeler.redis_server import ensure_redis
 from labeler.scan import scan_images
 from labeler.settings import Settings
+from labeler.store import JobProgress
 from labeler.submit import start_job
 from labeler.waiting import follow_job
 
@@ -61,7 +61,7 @@ def soak(settings: Settings, folder: Path, bundle: ModelBundle, copies: int, pla
         submitted = {f.path for f in scan_images(tree)}
         return _run(ctx, tree, bundle, precision, submitted, plan, on_progress)
     finally:
-        stop_local(ctx.store, ctx.settings, grace=10)
+        stop_local(ctx.fleet, ctx.settings, grace=10)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -98,7 +98,7 @@ def _run(ctx, tree, bundle, precision, submitted, plan: FaultPlan, on_progress) 
     wall = ended - begun
     last_fault = clock["last_fault"]
     seen = [item.path for item in ctx.store.iter_items(job_id)]
-    labelled_writes = sum(v for k, v in ctx.store.counters().items()
+    labelled_writes = sum(v for k, v in ctx.fleet.counters().items()
                           if k.startswith("labelled:"))
     return {
         "images": len(submitted), "labelled": final.labelled, "failed": final.failed,
@@ -120,7 +120,7 @@ def _inject(ctx: Context, kind: str) -> bool:
         os.kill(pid, signal.SIGKILL)
         return True
     try:
-        workers = live_workers(ctx.store)
+        workers = ctx.fleet.workers()
     except Exception:  # Redis itself may be down from the previous fault
         return False
     if not workers:
