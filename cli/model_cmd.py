@@ -9,6 +9,7 @@ import click
 
 from labeler.bundle import load_bundle
 from labeler.errors import import_extra
+from labeler.training.recipes import recipe_names
 
 
 def _given_on_command_line() -> set[str]:
@@ -24,10 +25,7 @@ def _given_on_command_line() -> set[str]:
 
 # The names of `training.models.PRESETS`, spelled out so that building the CLI's help does not
 # import TensorFlow (tests/train/test_model_budget.py checks they agree).
-PRESET_NAMES = ("baseline", "resnet", "whitened", "whitened-7x7", "whitened-deep", "resnet56",
-                "wrn16", "transfer")
-
-
+PRESET_NAMES = ("whitened", "wrn16", "transfer")
 # Fine-tuning a trained model: a tenth of the from-scratch peak, a few passes.
 FINE_TUNE_EPOCHS, FINE_TUNE_LR = 5, 0.02
 # Transfer: after the head, the top blocks of the ImageNet network at Adam's gentlest rates.
@@ -36,93 +34,44 @@ TRANSFER_EPOCHS, TRANSFER_LR = 5, 3e-4
 
 @click.command()
 @click.argument("data")
-@click.option("--preset",
-              type=click.Choice(PRESET_NAMES),
-              default="whitened", show_default=True,
-              help="baseline: a small plain CNN; resnet: narrow ResNet-9; whitened: "
-              "airbench-style CNN, the default (the shipped model's; for photos a stride-2 stem "
-              "at 64 px); whitened-7x7: the same with its last block at 7x7 "
-              "(experimental); whitened-deep: three convolutions a block with a residual, narrower "
-              "(experimental); resnet56: He et al.'s deep, thin CIFAR ResNet "
-              "(experimental); wrn16: Wide ResNet 16-2 (experimental); transfer: ImageNet "
-              "MobileNetV3Small, for small sets of photos (Keras downloads its weights, or "
-              "--weights).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoints, history, final model.")
+@click.option("--recipe", type=click.Choice(recipe_names()),
+              help="Make a shipped model again from its stored config (every stage and "
+              "option is the recipe's; see docs/models.md).")
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default="whitened", show_default=True,
+              help="whitened: airbench-style CNN, 32 px for tiny images, 64 px for photos; "
+              "wrn16: Wide ResNet 16-2; transfer: ImageNet MobileNetV3Small at 224 px, for "
+              "small sets of photos.")
 @click.option("--epochs", type=click.IntRange(1), default=15, show_default=True,
-              help="Length of the one-cycle schedule (--resume keeps the run's unless given).")
+              help="Length of the one-cycle schedule.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
-              help="Training batch size (256 by default from 10,000 images on).")
+              help="Training batch size (256 from 10,000 images on).")
 @click.option("--lr", type=float, default=0.2, show_default=True, help="Peak learning rate.")
-@click.option("--cutout", type=click.IntRange(0), default=0, show_default=True,
-              help="Side of the cutout square in pixels (0: none; 12 by default for tiny "
-              "images).")
-@click.option("--cutmix", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of batches in which each image gets a box pasted from another, the "
-              "targets mixed by area (CutMix; 0: none).")
-@click.option("--translate", type=click.IntRange(0),
-              help="Largest random shift (reflection-padded crop) in pixels, for tiny images "
-              "(photos get random-resized crops); default 2.")
-@click.option("--bias-lr-scale", type=click.FloatRange(0, min_open=True), default=1.0,
-              show_default=True,
-              help="Learning-rate multiplier for BatchNorm biases (64 by default for tiny "
-              "images, as airbench).")
-@click.option("--weight-decay", type=click.FloatRange(0),
-              help="L2 factor on the convolution and dense kernels (Keras's: the gradient gets "
-              "2x this times the weight); default: the preset's own.")
-@click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=0.1, show_default=True,
-              help="Share of each target spread over the other classes.")
-@click.option("--ema", type=click.FloatRange(0, 0.9999), default=0.0, show_default=True,
-              help="Momentum of a moving average of the weights, used at the end (0: off).")
-@click.option("--sam", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Sharpness-aware minimisation: radius of the weight perturbation (0.05 is "
-              "the paper's for CIFAR; 0: off). Each step costs two passes.")
+@click.option("--image-size", type=click.IntRange(32, 512),
+              help="Input side in pixels (default: fitted to the images).")
 @click.option("--mixed-precision", is_flag=True,
-              help="Compute in bfloat16, weights in float32: about 1.7x faster on CPUs with "
-              "AMX or AVX-512 BF16 (see lscpu), slower on others. The saved model is float32.")
-@click.option("--teacher", "teachers", multiple=True,
-              type=click.Path(exists=True),
-              help="A model to distil from (repeat for an ensemble): a trained .keras, run once "
-              "on each training image, or a bundle folder, run on every augmented view; its "
-              "calibrated probabilities (a .keras needs its run's calibration.json) join the "
-              "targets.")
-@click.option("--teacher-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-              help="Share of each target taken from the teachers (with --teacher).")
-@click.option("--teacher-views", type=click.IntRange(0), default=0, show_default=True,
-              help="With .keras teachers: draw this many augmented views of each training "
-              "image, have the teachers judge each once before training, and train on those "
-              "views (one drawn per image per epoch), so each target is the teachers' belief "
-              "about exactly the view the student sees (0: off).")
-@click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=0.1,
-              show_default=True, help="Share of each class held out to validate and to fit "
-              "the confidence temperature on (0: train on every image; needs "
-              "--calibration-from).")
-@click.option("--calibration-from", type=click.Path(exists=True, file_okay=False),
-              help="With --val-fraction 0: a finished run of the same recipe that held out a "
-              "split; its fitted temperature is carried into this one.")
+              help="Compute in bfloat16: faster on CPUs with AMX or AVX-512 BF16 (see lscpu).")
+@click.option("--teacher", "teachers", multiple=True, type=click.Path(exists=True),
+              help="A trained .keras or a bundle to distil from (repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds the validation split, the order and the augmentation.")
+              help="Seeds the held-out split, the order and the augmentation.")
 @click.option("--limit", type=click.IntRange(1), help="Use only this many training images.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
-              help="With --preset transfer, offline: the ImageNet weights file Keras would "
-              "download (weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5).")
-@click.option("--image-size", type=click.IntRange(32, 512),
-              help="Input side in pixels (default: 32 for tiny images such as CIFAR's, 64 "
-              "for photos; 224 for transfer).")
+              help="Transfer offline: the ImageNet weights file Keras would download.")
 @click.option("--from", "start_from", type=click.Path(exists=True, file_okay=False),
-              metavar="BUNDLE",
-              help="Fine-tune the Keras model of this bundle (its preset and input size) "
-              f"instead of starting from scratch; a short schedule ({FINE_TUNE_EPOCHS} epochs, "
-              f"peak learning rate {FINE_TUNE_LR}) unless --epochs or --lr are given.")
+              metavar="BUNDLE", help="Fine-tune this bundle's model instead of starting from "
+              f"scratch ({FINE_TUNE_EPOCHS} epochs at peak rate {FINE_TUNE_LR} by default).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, bias_lr_scale,
-          weight_decay, label_smoothing, ema, sam, mixed_precision, teachers, teacher_weight,
-          teacher_views, val_fraction, calibration_from, seed, limit, weights, image_size,
-          start_from, resume) -> None:
-    """Train a classifier on DATA: an image folder (train/<class>/...), a manifest (.csv with
-    path,label columns, as labeler reviewed writes), CIFAR-10 python batches, or 'keras' for
-    keras.datasets.cifar10."""
+def train(data, out, recipe, preset, epochs, batch_size, lr, image_size, mixed_precision,
+          teachers, seed, limit, weights, start_from, resume) -> None:
+    """Train a classifier on DATA: an image folder (train/<class>/..., and val/<class>/...
+    if you have one), a manifest (.csv with path,label columns, as labeler reviewed writes),
+    CIFAR-10 python batches, or 'keras' for keras.datasets.cifar10."""
     given = _given_on_command_line()
+    if recipe:
+        _train_recipe(data, out, recipe, given, resume)
+        return
     if start_from:
         epochs = epochs if "epochs" in given else FINE_TUNE_EPOCHS
         lr = lr if "peak_lr" in given else FINE_TUNE_LR
@@ -130,17 +79,23 @@ def train(data, preset, out, epochs, batch_size, lr, cutout, cutmix, translate, 
         epochs = epochs if "epochs" in given else TRANSFER_EPOCHS
         lr = lr if "peak_lr" in given else TRANSFER_LR
     training = import_extra("labeler.training.train")
-    config = training.TrainConfig(data=data, preset=preset, epochs=epochs, batch_size=batch_size,
-                         peak_lr=lr, cutout=cutout, cutmix=cutmix, translate=translate,
-                         bias_lr_scale=bias_lr_scale, weight_decay=weight_decay,
-                         label_smoothing=label_smoothing, ema=ema, sam=sam,
-                         mixed_precision=mixed_precision,
-                         teachers=list(teachers), teacher_weight=teacher_weight,
-                         teacher_views=teacher_views,
-                         val_fraction=val_fraction, calibration_from=calibration_from,
-                         seed=seed, limit=limit, weights=weights,
-                         image_size=image_size, start_from=start_from)
+    config = training.TrainConfig(
+        data=data, preset=preset, epochs=epochs, batch_size=batch_size, peak_lr=lr,
+        mixed_precision=mixed_precision, teachers=list(teachers), seed=seed, limit=limit,
+        weights=weights, image_size=image_size, start_from=start_from)
     summary = training.train(config, out, resume=resume, explicit=given)
+    click.echo(json.dumps(summary, indent=2))
+
+
+def _train_recipe(data: str, out: Path, name: str, given: set[str], resume: bool) -> None:
+    extra = given - {"data", "out", "recipe", "resume"}
+    if extra:
+        raise click.UsageError(f"--recipe sets every option itself; leave out "
+                               f"{', '.join('--' + o.replace('_', '-') for o in sorted(extra))}")
+    import_extra("labeler.training.train")
+    from labeler.training.recipes import load_recipe, train_recipe
+
+    summary = train_recipe(load_recipe(name), data, out, resume=resume)
     click.echo(json.dumps(summary, indent=2))
 
 

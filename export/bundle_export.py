@@ -210,7 +210,13 @@ def _serving(model, run: dict, split, options: ExportOptions) -> Serving:
     calibration = run.get("calibration", {})
     temperature = float(calibration.get("temperature", 1.0))
     if options.flip_average is None:
-        recommended = run.get("summary", {}).get("second_look") == "always"
+        # The run's own advice, unless the command line gave one: a recipe's, or "always" for
+        # photos.
+        summary = run.get("summary", {})
+        below = summary.get("export", {}).get("flip_below")
+        if options.flip_below is None and below is not None:
+            options = replace(options, flip_below=float(below))
+        recommended = summary.get("second_look") == "always"
         options = replace(options, flip_average=recommended and options.flip_below is None)
     if not options.flip_average and options.flip_below is None:
         return Serving(temperature)

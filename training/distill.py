@@ -111,10 +111,7 @@ class OnlineTeachers:
 
 def check_teachers_split(teachers: Sequence[str], seed: int, val_fraction: float) -> None:
     """A teacher that trained on the student's validation images would leak them into the
-    student, and the temperature fitted on them would no longer be honest. A student that
-    holds out nothing has no validation images to leak."""
-    if val_fraction == 0:
-        return
+    student, and the temperature fitted on them would no longer be honest."""
     for teacher in teachers:
         # A run folder's record sits beside its .keras; a bundle keeps it under training/.
         path = Path(teacher)

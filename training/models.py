@@ -7,7 +7,6 @@ time, once, so training and serving cannot disagree about the output.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import keras
@@ -31,105 +30,6 @@ def _normalise(x):
         scale=[1.0 / s for s in STD], offset=[-m / s for m, s in zip(MEAN, STD, strict=True)],
         name="normalise",
     )(x)
-
-
-def make_baseline(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """A small plain CNN: three 3x3 convolutions 32-64-64 with max-pooling, dense 64."""
-    inputs = keras.Input(shape=input_shape, name="pixels")
-    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(64, activation="relu")(x)
-    logits = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE)(x)
-    return keras.Model(inputs, logits, name="baseline")
-
-
-def _conv_bn(x, filters: int, weight_decay: float, name: str):
-    x = layers.Conv2D(
-        filters, 3, padding="same", use_bias=False, name=f"{name}_conv",
-        kernel_regularizer=keras.regularizers.l2(weight_decay),
-    )(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def _residual(x, filters: int, weight_decay: float, name: str):
-    y = _conv_bn(x, filters, weight_decay, f"{name}a")
-    y = _conv_bn(y, filters, weight_decay, f"{name}b")
-    return layers.Add(name=f"{name}_add")([x, y])
-
-
-def make_resnet(
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    widths: tuple[int, int, int, int] = (32, 64, 128, 176),
-    weight_decay: float = 2.5e-4,
-    stem_pool: bool = False,
-) -> keras.Model:
-    """A narrow ResNet-9 (Page, 2018): few layers, early pooling, two residual blocks.
-
-    At the default widths: ~0.93 M parameters and ~80 M multiply-adds per 32x32 image, and it
-    converges in tens of epochs rather than hundreds, which is what a 2-core machine can afford.
-    """
-    w0, w1, w2, w3 = widths
-    inputs = keras.Input(shape=input_shape, name="pixels")
-    x = _normalise(inputs)
-    x = _conv_bn(x, w0, weight_decay, "prep")
-    if stem_pool:  # a 64x64 photo then costs about what a 32x32 image does
-        x = layers.MaxPooling2D(name="prep_pool")(x)
-    x = _conv_bn(x, w1, weight_decay, "layer1")
-    x = layers.MaxPooling2D(name="layer1_pool")(x)
-    x = _residual(x, w1, weight_decay, "res1")
-    x = _conv_bn(x, w2, weight_decay, "layer2")
-    x = layers.MaxPooling2D(name="layer2_pool")(x)
-    x = _conv_bn(x, w3, weight_decay, "layer3")
-    x = layers.MaxPooling2D(name="layer3_pool")(x)
-    x = _residual(x, w3, weight_decay, "res3")
-    x = layers.GlobalMaxPooling2D(name="pool")(x)
-    logits = layers.Dense(
-        num_classes, name="logits", dtype=LOGITS_DTYPE,
-        kernel_regularizer=keras.regularizers.l2(weight_decay),
-    )(x)
-    # Page's ResNet-9 scales the logits down; it keeps early training stable at high LR.
-    logits = layers.Rescaling(0.125, name="logit_scale", dtype=LOGITS_DTYPE)(logits)
-    return keras.Model(inputs, logits, name="resnet9")
-
-
-def make_cifar_resnet(
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    blocks_per_stage: int = 9,
-    widths: tuple[int, int, int] = (16, 32, 64),
-    weight_decay: float = 5e-4,
-) -> keras.Model:
-    """He et al.'s (2016) CIFAR ResNet, 6n+2 layers deep (n = 9: ResNet-56, 0.86 M parameters,
-    126 M multiply-adds): depth where the other presets spend width, the shape that reached
-    93 % on CIFAR-10 at under 1 M parameters in the original paper. Projection (1x1)
-    shortcuts where a stage halves the resolution; global average pooling."""
-    inputs = keras.Input(shape=input_shape, name="pixels")
-    x = _conv_bn(_normalise(inputs), widths[0], weight_decay, "stem")
-    for stage, width in enumerate(widths):
-        for index in range(blocks_per_stage):
-            stride = 2 if stage > 0 and index == 0 else 1
-            x = _basic_block(x, width, stride, weight_decay, f"stage{stage + 1}_{index + 1}")
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    logits = layers.Dense(num_classes, name="logits", dtype=LOGITS_DTYPE,
-                          kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
-    return keras.Model(inputs, logits, name=f"resnet{6 * blocks_per_stage + 2}")
-
-
-def _basic_block(x, filters: int, stride: int, weight_decay: float, name: str):
-    y = _bn_relu(_conv(x, filters, weight_decay, f"{name}a", strides=stride), f"{name}a")
-    y = _conv(y, filters, weight_decay, f"{name}b")
-    y = layers.BatchNormalization(momentum=0.9, name=f"{name}b_bn")(y)
-    if stride != 1 or x.shape[-1] != filters:
-        x = _projection(x, filters, stride, weight_decay, name)
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(layers.Add(name=f"{name}_add")([x, y]))
 
 
 def make_wide_resnet(
@@ -185,8 +85,6 @@ def make_whitened(
     num_classes: int,
     widths: tuple[int, int, int] | None = None,
     weight_decay: float = 5e-4,
-    last_pool: bool = True,
-    third_conv: bool = False,
 ) -> keras.Model:
     """After airbench94 (Jordan, 2024), narrowed to ~1 M parameters and ~74 M multiply-adds,
     so a horizontal-flip average still fits 150 M: a fixed 2x2 patch-whitening layer (set from
@@ -196,12 +94,6 @@ def make_whitened(
     The convolutions feed scale-free BatchNorm, so weight decay sets their effective step size:
     5e-4 (L2) over ~20 epochs at batch 256 shrinks the weights as much in total (the sum of
     lr x decay over the steps) as airbench94's decoupled 0.0153 does in 10 epochs at batch 1024.
-
-    Without `last_pool` the last block works at 7x7 throughout instead of pooling to 3x3 before
-    its second convolution: the same parameters, 86 M multiply-adds instead of 74.5 M.
-
-    With `third_conv` each block gets a third convolution and a residual connection around its
-    last two, as airbench96 has; narrower widths keep it inside the same budgets.
 
     For photos (a side of 64 or more) the whitening patches do not overlap (stride 2), so
     every pixel reaches the first layer at a quarter of the cost, and the widths default to
@@ -216,16 +108,10 @@ def make_whitened(
     x = layers.Activation("silu", name="whiten_act")(x)
     for index, width in enumerate(widths, start=1):
         x = _conv(x, width, weight_decay, f"block{index}a")
-        if last_pool or index < len(widths):
-            x = layers.MaxPooling2D(name=f"block{index}_pool")(x)
+        x = layers.MaxPooling2D(name=f"block{index}_pool")(x)
         x = _bn_act(x, f"block{index}a")
-        shortcut = x
         x = _conv(x, width, weight_decay, f"block{index}b")
         x = _bn_act(x, f"block{index}b")
-        if third_conv:
-            x = _conv(x, width, weight_decay, f"block{index}c")
-            x = _bn_act(x, f"block{index}c")
-            x = layers.Add(name=f"block{index}_residual")([x, shortcut])
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     logits = layers.Dense(num_classes, use_bias=False, name="logits", dtype=LOGITS_DTYPE,
                           kernel_regularizer=keras.regularizers.l2(weight_decay))(x)
@@ -286,13 +172,9 @@ def make_transfer(input_shape: tuple[int, int, int], num_classes: int) -> keras.
     return build(input_shape, num_classes)
 
 
+# The presets the recipes use (training/recipes/); the others tried are in docs/models.md.
 PRESETS: dict[str, Callable[..., keras.Model]] = {
-    "baseline": make_baseline,
-    "resnet": make_resnet,
     "whitened": make_whitened,
-    "whitened-7x7": functools.partial(make_whitened, last_pool=False),
-    "whitened-deep": functools.partial(make_whitened, widths=(64, 128, 140), third_conv=True),
-    "resnet56": make_cifar_resnet,
     "wrn16": make_wide_resnet,
     "transfer": make_transfer,
 }

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import keras
@@ -30,7 +30,7 @@ from labeler.splits import Split, held_out_split
 from labeler.training import transfer
 from labeler.training.allocator import KeepFreedMemory
 from labeler.training.augment import AugmentedBatches
-from labeler.training.calibration import borrowed_calibration, honest_calibration
+from labeler.training.calibration import honest_calibration
 from labeler.training.distill import check_teachers_split, make_teach
 from labeler.training.feed import AdvanceEpoch, without_autotune
 from labeler.training.fine_tune import (
@@ -58,15 +58,12 @@ class TrainConfig:
     peak_lr: float = 0.2
     warmup_fraction: float = 0.2
     label_smoothing: float = 0.1
-    val_fraction: float = 0.1  # 0: train on every image, with calibration_from's temperature
-    calibration_from: str | None = None  # a run whose validation-fitted temperature to carry
+    val_fraction: float = 0.1  # held out to validate and to fit the temperature on
     seed: int = 0
     cutout: int = 8
     cutmix: float = 0.0  # share of batches given CutMix
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases
-    weight_decay: float | None = None  # L2 factor on the kernels; default: the preset's own
-    ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: off
     sam: float = 0.0  # radius of sharpness-aware minimisation's weight perturbation; 0: off
     mixed_precision: bool = False  # compute in bfloat16, keep the weights in float32
     teachers: list[str] = field(default_factory=list)  # .keras models or bundles
@@ -166,9 +163,11 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     if config.preset == "transfer" and resume:
         raise LabelerError("a transfer run takes minutes and has no checkpoints to resume: "
                            "start it again with another --out")
-    _preset_options(config)  # refuses an option the preset lacks before the data loads
-    if config.val_fraction == 0:
-        borrowed_calibration(config.calibration_from)  # refuses early when there is none
+    if config.preset not in PRESETS:
+        raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
+    if not 0 < config.val_fraction <= 0.5:
+        raise LabelerError("val_fraction: hold out more than none and at most half of each "
+                           "class: the held-out images calibrate the confidences")
     if config.teacher_views and not config.teachers:
         raise LabelerError("--teacher-views needs --teacher: the models that judge the views")
     start = starting_point(config.start_from) if config.start_from else None
@@ -276,7 +275,10 @@ def _resumed_config(saved: dict, given: TrainConfig,
     """A resumed run keeps the settings it started with (its schedule depends on them); only
     the data location (moved or re-extracted) and, when given, the number of epochs change."""
     epochs = given.epochs if explicit is None or "epochs" in explicit else saved["epochs"]
-    config = TrainConfig(**{**saved, "data": given.data, "epochs": epochs})
+    # Options a run of an earlier version saved and this one no longer has are dropped.
+    known = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{**{k: v for k, v in saved.items() if k in known},
+                            "data": given.data, "epochs": epochs})
     ignored = [k for k, v in asdict(given).items()
                if k not in ("data", "epochs") and v != saved.get(k) and v is not None
                and (explicit is None or k in explicit)]
@@ -293,13 +295,10 @@ def _model_and_state(config: TrainConfig, run_dir: Path, data: LabelledImages,
         print(f"resuming {last} after epoch {state['epochs_done']}", flush=True)
         return (_with_sam(keras.models.load_model(last), config), state["epochs_done"],
                 state["history"])
-    if config.preset not in PRESETS:
-        raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
     if start:
         model = starting_model(start, data.classes)
     else:
-        model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes),
-                                       **_preset_options(config))
+        model = PRESETS[config.preset](data.pixels.shape[1:], len(data.classes))
         init_whitening(model, train_pixels)
         init_identity(model)
     model = _with_sam(model, config)
@@ -313,22 +312,12 @@ def _with_sam(model: keras.Model, config: TrainConfig) -> keras.Model:
     return sharpness_aware(model, config.sam) if config.sam else model
 
 
-def _preset_options(config: TrainConfig) -> dict:
-    options = {}
-    if config.weight_decay is not None:
-        if config.preset in ("baseline", "transfer"):
-            raise LabelerError(f"--weight-decay: the {config.preset} preset has no weight decay")
-        options["weight_decay"] = config.weight_decay
-    return options
-
-
 def compile_for_training(model: keras.Model, config: TrainConfig) -> None:
     """The optimizer, loss and metric every run trains with (and `labeler bench train` times)."""
-    # With EMA, Keras's fit ends by copying the averaged weights into the model.
     model.compile(
         optimizer=BiasScaledSGD(
             bias_lr_scale=config.bias_lr_scale, learning_rate=config.peak_lr, momentum=0.9,
-            nesterov=True, use_ema=config.ema > 0, ema_momentum=config.ema or 0.99),
+            nesterov=True),
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
@@ -341,13 +330,10 @@ def _finish(model, config: TrainConfig, run_dir: Path, split: Split,
         model = float32_copy(model, config.preset)
     model.save(run_dir / "model.keras")
     val_set = split.held_out
-    if len(val_set):
-        calibration = honest_calibration(predict_logits(model, val_set.pixels), split)
-        # Recorded so the export can offer a flip average in the graph with its own temperature.
-        calibration["flip_average"] = honest_calibration(
-            predict_logits(model, val_set.pixels, flip_average=True), split, say=False)
-    else:
-        calibration = borrowed_calibration(config.calibration_from)
+    calibration = honest_calibration(predict_logits(model, val_set.pixels), split)
+    # Recorded so the export can offer a flip average in the graph with its own temperature.
+    calibration["flip_average"] = honest_calibration(
+        predict_logits(model, val_set.pixels, flip_average=True), split, say=False)
     _write_json(run_dir / "calibration.json", calibration)
     _write_json(run_dir / "history.json", history)
     summary = {

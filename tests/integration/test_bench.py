@@ -61,7 +61,7 @@ def test_bench_pipeline_through_redis_and_a_worker(labeler_home, redis_url, stor
 
 @pytest.mark.train
 def test_bench_train_times_a_step_in_float32_and_in_bfloat16(labeler_home):
-    proc = run_cli(["bench", "train", "--preset", "baseline", "--batch-size", "8",
+    proc = run_cli(["bench", "train", "--preset", "whitened", "--batch-size", "8",
                     "--repeats", "2", "--json"], cli_env(labeler_home), timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)

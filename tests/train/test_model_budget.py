@@ -8,9 +8,7 @@ from labeler.training.macs import count_macs
 from labeler.training.models import PRESETS
 
 
-@pytest.mark.parametrize("preset, views", [
-    ("resnet", 1), ("whitened", 2), ("whitened-7x7", 1), ("whitened-deep", 2), ("resnet56", 1),
-    ("wrn16", 1)])
+@pytest.mark.parametrize("preset, views", [("whitened", 2), ("wrn16", 1)])
 def test_a_default_candidate_fits_the_edge_budget(preset, views):
     model = PRESETS[preset]((32, 32, 3), 10)
     assert model.count_params() <= 1_000_000

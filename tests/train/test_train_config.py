@@ -4,10 +4,8 @@ from dataclasses import asdict
 
 import pytest
 
-from labeler.errors import LabelerError
 from labeler.training.train import (
     TrainConfig,
-    _preset_options,
     _resumed_config,
     one_cycle_lr,
     remaining_line,
@@ -40,14 +38,6 @@ def test_a_resume_without_epochs_finishes_the_schedule_it_started():
     saved = asdict(TrainConfig(data="/old", preset="wrn16", epochs=60))
     given = TrainConfig(data="/old")  # --epochs left at the CLI default (24)
     assert _resumed_config(saved, given, explicit={"data"}).epochs == 60
-
-
-def test_weight_decay_reaches_the_preset_only_when_given_and_only_where_it_exists():
-    assert _preset_options(TrainConfig(data="d", preset="wrn16")) == {}
-    assert _preset_options(TrainConfig(data="d", preset="wrn16", weight_decay=1e-4)) == {
-        "weight_decay": 1e-4}
-    with pytest.raises(LabelerError, match="baseline preset has no weight decay"):
-        _preset_options(TrainConfig(data="d", preset="baseline", weight_decay=1e-4))
 
 
 def test_each_checkpoint_says_how_long_the_rest_of_the_run_takes():
