@@ -61,6 +61,14 @@ def test_wrong_flag(labeler_home):
     assert "No such option" in err
 
 
+def test_a_recipe_refuses_the_options_it_sets_itself(labeler_home, tmp_path):
+    err = _one_line_error(run_cli(["train", str(tmp_path), "--out", str(tmp_path / "run"),
+                                   "--recipe", "cifar10-whitened-kd", "--epochs", "3",
+                                   "--seed", "2"], cli_env(labeler_home)), 2)
+    assert "--recipe sets every option itself; leave out --epochs, --seed" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_output_extension(labeler_home, redis_url, tmp_path):
     err = _one_line_error(run_cli(["submit", str(tmp_path), "--wait", "-o", "out.xlsx"],
                                   cli_env(labeler_home, redis_url)), 2)
