@@ -94,7 +94,7 @@ def bench_pipeline(ctx: Context, folder: Path, bundle: ModelBundle, precision: s
         if n % 2:
             plain = plain_script(folder, bundle.variant_path(engine_precision), bundle.input_size)
         stolen, started = stolen_seconds(), time.perf_counter()
-        job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress,
+        job, final = submit_and_wait(ctx, folder, bundle, precision, on_progress=on_progress,
                                      timeout=3600, timings=True)
         wall, stolen = time.perf_counter() - started, stolen_since(stolen)
         # Each round's job goes once read, so Redis holds the same for every round: kept, a

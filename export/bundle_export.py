@@ -231,8 +231,7 @@ def _mirror_temperature(model, calibration: dict, split) -> float:
         return float(calibration["flip_average"]["temperature"])
     if split is None or not len(split[1]):
         raise LabelerError("a mirror average needs the training data's validation split to "
-                           "fit its temperature: pass --data (a run that held out nothing "
-                           "needs --calibration-from a run that recorded one)")
+                           "fit its temperature: pass --data")
     from labeler.metrics import calibrate
     from labeler.training.keras_reference import predict_logits
 

@@ -43,7 +43,7 @@ class LocalWorker:
 
 
 def spawn_local_worker(
-    settings: Settings, model: Path, precision: str, redis_url: str
+    settings: Settings, model: Path, *, precision: str, redis_url: str
 ) -> LocalWorker:
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -75,18 +75,19 @@ class WorkerSupply:
         self.started: list[LocalWorker] = []
         self.replaced: set[int] = set()
 
-    def ensure(self, queue: str, precision: str) -> LocalWorker | None:
+    def ensure(self, queue: str, *, precision: str) -> LocalWorker | None:
         """Start a worker for `queue` unless one is online; the started worker, if any."""
         fleet = self.ctx.fleet
         # A worker takes a second or two to announce itself (it then releases the claim);
         # don't start a second one meanwhile.
         if not self.enabled or fleet.workers(queue) or not fleet.claim_spawn(queue, 30):
             return None
-        worker = spawn_local_worker(self.ctx.settings, self.model, precision, self.ctx.redis_url)
+        worker = spawn_local_worker(self.ctx.settings, self.model, precision=precision,
+                                    redis_url=self.ctx.redis_url)
         self.started.append(worker)
         return worker
 
-    def replace_exited(self, queue: str, precision: str) -> LocalWorker | None:
+    def replace_exited(self, queue: str, *, precision: str) -> LocalWorker | None:
         """A worker started here has exited (killed, stopped) while the job still runs: start
         another at once rather than when the job is seen to stall."""
         exited = [w for w in self.started
@@ -94,7 +95,7 @@ class WorkerSupply:
         if not exited:
             return None
         self.replaced.update(w.process.pid for w in exited)
-        return self.ensure(queue, precision)
+        return self.ensure(queue, precision=precision)
 
     def failure(self) -> str | None:
         """Why labelling cannot start: every worker started here exited with an error."""

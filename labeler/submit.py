@@ -56,7 +56,7 @@ def start_job(
     job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
                         top_k=top_k, inline=inline, resume=resume, timings=timings)
     supply = WorkerSupply(ctx, bundle.path, enabled=spawn)
-    return StartedJob(job, supply, supply.ensure(job.queue, precision) is not None)
+    return StartedJob(job, supply, supply.ensure(job.queue, precision=precision) is not None)
 
 
 def new_job_id() -> str:

@@ -20,6 +20,7 @@ from labeler.submit import Submission, start_job
 def wait_for_job(
     store: JobStore,
     job_id: str,
+    *,
     on_progress: Callable[[JobProgress], None] = lambda job: None,
     on_idle: Callable[[JobProgress], None] = lambda job: None,
     on_outage: Callable[[], None] = lambda: None,
@@ -69,6 +70,7 @@ def follow_job(
     ctx: Context,
     job_id: str,
     supply: WorkerSupply,
+    *,
     on_progress: Callable[[JobProgress], None] = lambda job: None,
     on_notice: Callable[[str], None] = lambda text: None,
     timeout: float | None = None,
@@ -82,7 +84,7 @@ def follow_job(
         if job.done == 0 and failure:
             raise LabelerError(failure)
         if job.state is not JobState.DONE and supply.replace_exited(
-                job.record.get("queue", ""), job.record.get("precision", "auto")):
+                job.record.get("queue", ""), precision=job.record.get("precision", "auto")):
             on_notice("a local worker exited: started another")
         on_progress(job)
 
@@ -90,7 +92,7 @@ def follow_job(
         queue = job.record.get("queue", "")
         if ctx.fleet.workers(queue):
             return
-        if supply.ensure(queue, job.record.get("precision", "auto")):
+        if supply.ensure(queue, precision=job.record.get("precision", "auto")):
             on_notice("no worker online: started a local one")
         else:
             on_notice(f"waiting: no worker online for {queue}")
@@ -100,12 +102,12 @@ def follow_job(
 
 
 def submit_and_wait(
-    ctx: Context, folder: Path, bundle: ModelBundle, precision: str = "auto",
+    ctx: Context, folder: Path, bundle: ModelBundle, precision: str = "auto", *,
     on_progress: Callable[[JobProgress], None] = lambda job: None,
     timeout: float | None = None, **options,
 ) -> tuple[Submission, JobProgress]:
     """`start_job` (same `options`) then `follow_job`: the whole of `labeler submit --wait`."""
     started = start_job(ctx, folder, bundle, precision, **options)
-    final = follow_job(ctx, started.submission.job_id, started.supply, on_progress,
+    final = follow_job(ctx, started.submission.job_id, started.supply, on_progress=on_progress,
                        timeout=timeout)
     return started.submission, final

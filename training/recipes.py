@@ -54,9 +54,14 @@ def train_recipe(recipe: Recipe, data: str, run_dir: Path, *, resume: bool = Fal
     """Train every stage of `recipe` on `data` into `run_dir`; the model's run summary."""
     from labeler.training.train import TrainConfig, train
 
-    if (run_dir / "recipe.json").exists() and not resume:
+    record = run_dir / "recipe.json"
+    if (record.exists() or (run_dir / "state.json").exists()) and not resume:
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or "
                          "choose another --out")
+    if resume and (run_dir / "state.json").exists() and (
+            not record.exists() or json.loads(record.read_text())["recipe"] != recipe.name):
+        raise UsageError(f"{run_dir} holds a run of something other than recipe "
+                         f"{recipe.name}: choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.json").write_text(json.dumps({"recipe": recipe.name, "data": data}))
     teachers = []

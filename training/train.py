@@ -52,7 +52,7 @@ from labeler.training.views import teacher_views
 @dataclass
 class TrainConfig:
     data: str
-    preset: str = "resnet"
+    preset: str = "whitened"
     epochs: int = 24
     batch_size: int = 256
     peak_lr: float = 0.2
@@ -163,8 +163,6 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     if config.preset == "transfer" and resume:
         raise LabelerError("a transfer run takes minutes and has no checkpoints to resume: "
                            "start it again with another --out")
-    if config.preset not in PRESETS:
-        raise LabelerError(f"unknown preset {config.preset!r}; choose from {', '.join(PRESETS)}")
     if not 0 < config.val_fraction <= 0.5:
         raise LabelerError("val_fraction: hold out more than none and at most half of each "
                            "class: the held-out images calibrate the confidences")
@@ -174,6 +172,9 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     if start:
         config.preset = start.preset or config.preset
         config.image_size = start.bundle.height
+    if config.preset not in PRESETS:  # a bundle's own may be one this version no longer has
+        raise LabelerError(f"unknown preset {config.preset!r}; this version trains "
+                           f"{', '.join(PRESETS)}")
     fresh = not (resume and state_path.exists())
     if fresh and not start and config.preset != "transfer":
         config.image_size = config.image_size or fitted_side(config.data)

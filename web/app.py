@@ -172,15 +172,15 @@ class JobsApi:
         except BaseException:
             shutil.rmtree(upload.folder, ignore_errors=True)  # not a job: keep nothing
             raise
-        self._ensure_worker(job.queue, "auto", self.bundle.name)
+        self._ensure_worker(job.queue, precision="auto", model=self.bundle.name)
         return {"job": job.job_id, "total": job.total, "skipped": upload.skipped}
 
     def status(self, job_id: str) -> dict:
         job = self._job(job_id)
         if job.state is not JobState.DONE:
             record = job.record
-            self._ensure_worker(record.get("queue"), record.get("precision", "auto"),
-                                record.get("model"))
+            self._ensure_worker(record.get("queue"), precision=record.get("precision", "auto"),
+                                model=record.get("model"))
         workers = len(self.ctx.fleet.workers(job.record.get("queue")))
         return {**job.as_dict(), "workers": workers}
 
@@ -262,11 +262,11 @@ class JobsApi:
     def supply(self) -> WorkerSupply:
         return WorkerSupply(self.ctx, self.bundle.path, enabled=self.config.spawn_workers)
 
-    def _ensure_worker(self, queue: str | None, precision: str, model: str | None) -> None:
+    def _ensure_worker(self, queue: str | None, *, precision: str, model: str | None) -> None:
         """Keep a local worker on the queue of a running job of this server's model (workers
         exit when idle, as for `labeler submit`)."""
         if queue and model == self.bundle.name:
-            self.supply.ensure(queue, precision)
+            self.supply.ensure(queue, precision=precision)
 
 
 @functools.cache

@@ -59,3 +59,14 @@ def test_a_recipe_trains_its_teachers_then_its_model_and_the_export_follows_it(
         train_recipe(recipe, str(tiny_dataset), run)
     meta = export_bundle(run / "model.keras", tmp_path / "bundle")
     assert (meta["test_time_augmentation"], meta["flip_below"]) == ("flip_when_unsure", 0.9)
+
+
+def test_a_recipe_never_takes_over_another_run(tmp_path):
+    recipe = load_recipe("cifar10-whitened-kd")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "state.json").write_text("{}")
+    with pytest.raises(UsageError, match="--resume"):
+        train_recipe(recipe, "d", other)
+    with pytest.raises(UsageError, match="something other than recipe cifar10-whitened-kd"):
+        train_recipe(recipe, "d", other, resume=True)

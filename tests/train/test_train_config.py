@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 import pytest
 
+from labeler.errors import LabelerError
 from labeler.training.train import (
     TrainConfig,
     _resumed_config,
@@ -54,3 +55,19 @@ def test_freed_training_memory_stays_in_the_heap_on_glibc():
 
     # CI and the workers run glibc Linux; elsewhere the call must be a harmless no-op.
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_fine_tuning_a_bundle_of_a_preset_this_version_lacks_is_refused_at_once(tmp_path):
+    import json
+    import shutil
+
+    from labeler.settings import DEFAULT_BUNDLE
+    from labeler.training.train import train
+
+    bundle = tmp_path / "old-bundle"
+    shutil.copytree(DEFAULT_BUNDLE, bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["training"] = {**meta.get("training", {}), "preset": "resnet"}
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(LabelerError, match="unknown preset 'resnet'; this version trains"):
+        train(TrainConfig(data="d", start_from=str(bundle)), tmp_path / "run")
