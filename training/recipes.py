@@ -54,32 +54,44 @@ def train_recipe(recipe: Recipe, data: str, run_dir: Path, *, resume: bool = Fal
     """Train every stage of `recipe` on `data` into `run_dir`; the model's run summary."""
     from labeler.training.train import TrainConfig, train
 
-    record = run_dir / "recipe.json"
-    if (record.exists() or (run_dir / "state.json").exists()) and not resume:
-        raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or "
-                         "choose another --out")
-    if resume and (run_dir / "state.json").exists() and (
-            not record.exists() or json.loads(record.read_text())["recipe"] != recipe.name):
-        raise UsageError(f"{run_dir} holds a run of something other than recipe "
-                         f"{recipe.name}: choose another --out")
+    _check_run_folder(run_dir, recipe, resume=resume)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.json").write_text(json.dumps({"recipe": recipe.name, "data": data}))
-    teachers = []
-    for number, (name, fields) in enumerate(recipe.teachers.items(), 1):
-        stage_dir = run_dir / "teachers" / name
-        model = stage_dir / "model.keras"
-        teachers.append(str(model))
-        if model.exists():
-            print(f"recipe {recipe.name}: teacher {number}/{len(recipe.teachers)} ({name}) "
-                  "is trained already", flush=True)
-            continue
-        print(f"recipe {recipe.name}: teacher {number}/{len(recipe.teachers)} ({name})",
-              flush=True)
-        train(TrainConfig(**recipe.stage(fields, data)), stage_dir,
-              resume=(stage_dir / "state.json").exists())
+    teachers = _train_teachers(recipe, data, run_dir)
     print(f"recipe {recipe.name}: the model itself", flush=True)
     config = TrainConfig(**recipe.stage(recipe.student, data, teachers=teachers))
     summary = train(config, run_dir, resume=(run_dir / "state.json").exists())
     summary = {**summary, "recipe": recipe.name, "export": recipe.export}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _check_run_folder(run_dir: Path, recipe: Recipe, *, resume: bool) -> None:
+    """A run folder is this recipe's to continue with --resume, or a new one; never another
+    run's."""
+    record, state = run_dir / "recipe.json", run_dir / "state.json"
+    if (record.exists() or state.exists()) and not resume:
+        raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or "
+                         "choose another --out")
+    if resume and state.exists() and (
+            not record.exists() or json.loads(record.read_text())["recipe"] != recipe.name):
+        raise UsageError(f"{run_dir} holds a run of something other than recipe "
+                         f"{recipe.name}: choose another --out")
+
+
+def _train_teachers(recipe: Recipe, data: str, run_dir: Path) -> list[str]:
+    """Each teacher in RUN/teachers/NAME: a finished one kept, an unfinished one resumed."""
+    from labeler.training.train import TrainConfig, train
+
+    models = []
+    for number, (name, fields) in enumerate(recipe.teachers.items(), 1):
+        stage_dir = run_dir / "teachers" / name
+        model = stage_dir / "model.keras"
+        models.append(str(model))
+        done = " is trained already" if model.exists() else ""
+        print(f"recipe {recipe.name}: teacher {number}/{len(recipe.teachers)} ({name}){done}",
+              flush=True)
+        if not done:
+            train(TrainConfig(**recipe.stage(fields, data)), stage_dir,
+                  resume=(stage_dir / "state.json").exists())
+    return models
