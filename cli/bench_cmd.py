@@ -297,3 +297,19 @@ def bench_train_cmd(preset, batch_size, repeats, as_json) -> None:
         flags = train_bench.cpu_bf16_flags()
         click.echo(f"bfloat16 instructions on this CPU: {', '.join(flags) or 'none'}; "
                    f"--mixed-precision trains {rows[-1]['speedup']:.2f}x as fast as float32")
+
+
+@bench.command("audit")
+@click.argument("data")
+@click.option("--flip", type=click.FloatRange(0, 0.5, min_open=True), default=0.05,
+              show_default=True, help="Share of labels flipped at random to another class.")
+@click.option("--limit", type=click.IntRange(10), help="Audit a random subset this large.")
+@click.option("--folds", type=click.IntRange(2, 10), default=3, show_default=True,
+              help="Fold models of the audit.")
+@click.option("--work", type=click.Path(path_type=Path), required=True,
+              help="Folder for the noisy manifest, the fold runs and the audit.")
+def bench_audit_cmd(data, flip, limit, folds, work) -> None:
+    """Plant label errors in DATA and measure how many `labeler audit` finds."""
+    audit_bench = import_extra("labeler.bench.audit_bench")
+    click.echo(json.dumps(audit_bench.bench_audit(data, work, flip=flip, limit=limit,
+                                                  folds=folds), indent=2))

@@ -51,16 +51,19 @@ from labeler.training.views import teacher_views
 
 @dataclass
 class TrainConfig:
+    """A run's settings; the defaults are `labeler train`'s, which `fit_recipe` fits to the
+    data (training/recipe.py)."""
+
     data: str
     preset: str = "whitened"
-    epochs: int = 24
-    batch_size: int = 256
+    epochs: int = 15
+    batch_size: int = 64
     peak_lr: float = 0.2
     warmup_fraction: float = 0.2
     label_smoothing: float = 0.1
     val_fraction: float = 0.1  # held out to validate and to fit the temperature on
     seed: int = 0
-    cutout: int = 8
+    cutout: int = 0
     cutmix: float = 0.0  # share of batches given CutMix
     translate: int | None = None  # largest random shift in pixels; default: a side / 8
     bias_lr_scale: float = 1.0  # learning-rate multiplier for BatchNorm biases

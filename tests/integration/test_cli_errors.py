@@ -69,6 +69,12 @@ def test_a_recipe_refuses_the_options_it_sets_itself(labeler_home, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_an_audit_of_nothing_says_what_to_give(labeler_home, tmp_path):
+    err = _one_line_error(run_cli(["audit", str(tmp_path / "nope"), "-o",
+                                   str(tmp_path / "a.csv")], cli_env(labeler_home)), 1)
+    assert "nothing to audit at" in err and "image folder or a manifest" in err
+
+
 def test_bad_output_extension(labeler_home, redis_url, tmp_path):
     err = _one_line_error(run_cli(["submit", str(tmp_path), "--wait", "-o", "out.xlsx"],
                                   cli_env(labeler_home, redis_url)), 2)

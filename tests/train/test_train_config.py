@@ -37,7 +37,7 @@ def test_a_resume_keeps_the_runs_settings_and_warns_only_about_options_given(cap
 
 def test_a_resume_without_epochs_finishes_the_schedule_it_started():
     saved = asdict(TrainConfig(data="/old", preset="wrn16", epochs=60))
-    given = TrainConfig(data="/old")  # --epochs left at the CLI default (24)
+    given = TrainConfig(data="/old")  # --epochs left at the default
     assert _resumed_config(saved, given, explicit={"data"}).epochs == 60
 
 
