@@ -89,14 +89,17 @@ def _judge(run: Path, manifest: Path, classes: tuple[str, ...]) -> np.ndarray:
 
     model = keras.models.load_model(run / "model.keras", compile=False)
     own = tuple(json.loads((run / "classes.json").read_text()))
-    temperature = json.loads((run / "calibration.json").read_text())["temperature"]
+    # The mean of the image's and its mirror's logits, with the temperature fitted on that
+    # mean: a steadier judge than one view (measured in docs/recipe-search.md, 2026-12-07).
+    calibration = json.loads((run / "calibration.json").read_text())
+    temperature = calibration["flip_average"]["temperature"]
     side = model.input_shape[1]
     images = load_dataset(str(manifest), "train", (side, side), own)
     expected = sum(1 for _ in read_manifest(str(manifest)))
     if len(images) != expected:
         raise LabelerError(f"{expected - len(images)} of the images did not decode (named "
                            "above): remove them from the data and audit again")
-    probabilities = softmax(predict_logits(model, images.pixels), temperature)
+    probabilities = softmax(predict_logits(model, images.pixels, flip_average=True), temperature)
     return probabilities[:, [own.index(name) for name in classes]]
 
 
