@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,11 @@ def out_of_sample_probabilities(files: list[tuple[str, str]], work: Path, *, fol
         print(f"audit: fold {k + 1}/{folds}", flush=True)
         held = np.flatnonzero(fold == k)
         trained = work / f"fold{k}" / "train.csv"
-        write_manifest([(*files[i], "given") for i in np.flatnonzero(fold != k)], trained)
         run = work / f"fold{k}" / "run"
+        previous = trained.read_text() if trained.exists() else None
+        write_manifest([(*files[i], "given") for i in np.flatnonzero(fold != k)], trained)
+        if previous is not None and previous != trained.read_text():
+            shutil.rmtree(run, ignore_errors=True)  # a fold of other data or other labels
         if not (run / "model.keras").is_file():
             train(TrainConfig(data=str(trained), seed=seed), run,
                   resume=(run / "state.json").exists(), explicit={"data", "seed"})

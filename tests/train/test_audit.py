@@ -35,6 +35,16 @@ def test_flipped_labels_rank_first_judged_by_models_that_never_saw_them(
     assert planted <= {s.path for s in suspects[:6]}
     assert all(s.suggested == files[i][1] for i in flipped for s in suspects
                if s.path == files[i][0])
+    # Audited again with one label changed back, the work folder's fold runs are not reused
+    # for data they did not train on.
+    models = [tmp_path / "runs" / f"fold{k}" / "run" / "model.keras" for k in (0, 1)]
+    kept = [model.stat().st_mtime_ns for model in models]
+    write_manifest([(path, label, "given") for path, label in files[:1]] + noisy[1:],
+                   tmp_path / "noisy.csv")
+    again = audit(str(tmp_path / "noisy.csv"), tmp_path / "audit2.csv", tmp_path / "runs",
+                  folds=2)
+    assert files[0][0] not in {s.path for s in again[:2]}
+    assert [model.stat().st_mtime_ns for model in models] != kept
     with open(tmp_path / "audit.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["path"] for r in rows] == [s.path for s in suspects]
