@@ -99,7 +99,7 @@ def _judge(run: Path, manifest: Path, classes: tuple[str, ...]) -> np.ndarray:
     temperature = calibration["flip_average"]["temperature"]
     side = model.input_shape[1]
     images = load_dataset(str(manifest), "train", (side, side), own)
-    expected = sum(1 for _ in read_manifest(str(manifest)))
+    expected = len(read_manifest(str(manifest)))
     if len(images) != expected:
         raise LabelerError(f"{expected - len(images)} of the images did not decode (named "
                            "above): remove them from the data and audit again")

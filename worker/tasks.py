@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from labeler.broker import app
@@ -83,7 +84,7 @@ class Delivery:
     items: list[tuple[int, object]]
     oversized: bool = False
 
-    @property
+    @cached_property  # read on every path of the delivery: parsed once
     def classes(self) -> tuple[str, ...]:
         return tuple(json.loads(self.record.get("classes") or "[]"))
 
