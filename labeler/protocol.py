@@ -99,13 +99,16 @@ def decode_items(
 class LabelResult(NamedTuple):
     """One labelled image: the top class, its calibrated probability, the gap to the second,
     the top-k classes with theirs, and the model (bundle name and precision) that said so.
-    A named tuple: a worker makes one per image, at a third of a frozen dataclass's cost."""
+    A named tuple: a worker makes one per image, at a third of a frozen dataclass's cost.
+    `signature` (labeler.signature) travels from the worker to the job store, which keeps it
+    beside the result, not in it: a result read back has none."""
 
     label: str
     confidence: float
     margin: float
     top_k: tuple[tuple[str, float], ...]
     model: str
+    signature: bytes | None = None
 
     def as_dict(self) -> dict:
         return {"label": self.label, "confidence": self.confidence, "margin": self.margin,

@@ -20,6 +20,7 @@ import numpy as np
 from labeler.errors import DecodeError
 from labeler.imaging import decode_image
 from labeler.protocol import LabelResult
+from labeler.signature import signatures
 
 Loader = Callable[[object], bytes | str]
 
@@ -180,8 +181,11 @@ def significant_all(values: np.ndarray) -> list[float]:
 
 def _infer(indices, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
     started = time.perf_counter()
-    probs = run(np.stack(pixels))
+    batch = np.stack(pixels)
+    probs = run(batch)
     outcome.infer_seconds += time.perf_counter() - started
+    # From the pixels in hand: near-duplicate search needs no second decode.
+    signed = signatures(batch)
     outcome.batch_sizes.append(len(indices))
     k = max(1, min(top_k, probs.shape[1]))
     order = np.argsort(-probs, axis=1)[:, :k]
@@ -193,4 +197,5 @@ def _infer(indices, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome
     confidences = significant_all(ranked)
     for row, index in enumerate(indices):
         top = tuple(zip(labels[row], confidences[row * k:row * k + k], strict=True))
-        outcome.results[index] = LabelResult(top[0][0], top[0][1], margins[row], top, model_id)
+        outcome.results[index] = LabelResult(top[0][0], top[0][1], margins[row], top, model_id,
+                                             signed[row].tobytes())

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from labeler.protocol import LabelResult
+from labeler.signature import BYTES as SIGNATURE_BYTES
 from labeler.store.fleet import mark_active
 from labeler.store.index import FAILED_SCORE, mark_bits, score
 from labeler.store.keys import (
@@ -21,6 +22,7 @@ from labeler.store.keys import (
     models_key,
     rank_key,
     results_key,
+    signatures_key,
     steps_key,
 )
 from labeler.store.progress import JobProgress, decoded, progress_from, read_progress
@@ -33,6 +35,13 @@ from labeler.store.timings import add_timings
 SET_ITEMS = """
 for i = 1, #ARGV, 2 do
     redis.call('LSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return #ARGV / 2
+"""
+# SETRANGE of many (offset, bytes) pairs: the items' signatures, at 8 bytes an index.
+SET_RANGES = """
+for i = 1, #ARGV, 2 do
+    redis.call('SETRANGE', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return #ARGV / 2
 """
@@ -126,6 +135,11 @@ class ChunkWrites:
             part for i, r in results.items() for part in (i, encode_result(r, models[r.model]))])
         pipe.zadd(rank_key(job_id), {
             i: score(ranks[r.label], r.confidence) for i, r in results.items()})
+        signed = [part for i, r in results.items() if r.signature
+                  for part in (i * SIGNATURE_BYTES, r.signature)]
+        if signed:
+            pipe.eval(SET_RANGES, 1, signatures_key(job_id), *signed)
+            pipe.expire(signatures_key(job_id), self.ttl)
         by_rank: dict[int, list[int]] = {}
         for i, r in results.items():
             by_rank.setdefault(ranks[r.label], []).append(i)

@@ -7,6 +7,8 @@
     labeler:job:{id}:models    list   the model ids results name by position
     labeler:job:{id}:rank      zset   the paging index (store/index.py): index -> class rank
     labeler:job:{id}:bits:*    bitmap   and confidence; items per class, failed and done
+    labeler:job:{id}:signatures  string  8 bytes an item at 8 x its index: its near-duplicate
+                                      signature (labeler/signature.py), zeros if it has none
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
     labeler:job:{id}:steps     hash   chunk index -> JSON steps of a redelivered chunk
                                       (labeler.worker.redelivery), while it runs
@@ -54,6 +56,10 @@ def bits_key(job_id: str, which: int | str) -> str:
     return f"{PREFIX}:job:{job_id}:bits:{which}"
 
 
+def signatures_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:signatures"
+
+
 def attempts_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:attempts"
 
@@ -78,7 +84,8 @@ def all_job_keys(job_id: str, classes: int) -> list[str]:
     """Every key a job with `classes` classes may have."""
     return [job_key(job_id), paths_key(job_id), results_key(job_id), models_key(job_id),
             rank_key(job_id), bits_key(job_id, "failed"), bits_key(job_id, "done"),
-            *(bits_key(job_id, rank) for rank in range(classes)), attempts_key(job_id),
+            *(bits_key(job_id, rank) for rank in range(classes)), signatures_key(job_id),
+            attempts_key(job_id),
             steps_key(job_id), ended_key(job_id), stages_key(job_id), batches_key(job_id)]
 
 

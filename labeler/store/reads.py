@@ -5,9 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import numpy as np
+
 from labeler.protocol import Item
+from labeler.signature import BYTES as SIGNATURE_BYTES
 from labeler.store.index import set_bits
-from labeler.store.keys import bits_key, job_key, models_key, paths_key, results_key
+from labeler.store.keys import (
+    bits_key,
+    job_key,
+    models_key,
+    paths_key,
+    results_key,
+    signatures_key,
+)
 from labeler.store.result_text import decode_result
 
 BLOCK = 10_000  # items per round trip when a whole job is read or written
@@ -49,6 +59,20 @@ class ItemReads:
         first, last = min(indices) >> 3, max(indices) >> 3
         raw = self.redis.getrange(bits_key(job_id, "done"), first, last)
         return set((set_bits(raw) + first * 8).tolist()) & set(indices)
+
+    def signature_rows(self, job_id: str, total: int) -> np.ndarray:
+        """The (total, 8) uint8 signatures of the job's items by index, read in blocks; a row
+        of zeros for an item without one."""
+        rows = np.zeros((total, SIGNATURE_BYTES), dtype=np.uint8)
+        flat = rows.reshape(-1)
+        step = BLOCK * 64 * SIGNATURE_BYTES
+        for start in range(0, len(flat), step):
+            raw = self.redis.getrange(signatures_key(job_id), start,
+                                      min(start + step, len(flat)) - 1)
+            flat[start:start + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+            if len(raw) < step:
+                break
+        return rows
 
     def tables(self, job_id: str) -> tuple[list[str], list[str]]:
         """The job's class names and model ids, which stored results refer to by position."""
