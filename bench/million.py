@@ -49,6 +49,9 @@ def bench_million(settings: Settings, folder: Path, bundle: ModelBundle, copies:
             "redis_bytes_per_image": round(used / final.total, 1),
             "pages": _time_pages(env, job.job_id, bundle.classes, final.done, requests),
             "results": _time_results(env, job.job_id, home / "results.csv"),
+            "duplicates": _time_duplicates(env, job.job_id, home / "duplicates.csv"),
+            "signature_redis_bytes_per_image": round(
+                ctx.store.signature_memory(job.job_id) / final.total, 2),
             "resume_seconds": _time_resume(env, tree, job.job_id),
         }
     finally:
@@ -110,20 +113,31 @@ def _wait_up(url: str, timeout: float = 60) -> None:
 
 
 def _time_results(env: dict, job_id: str, out: Path) -> dict:
+    return _timed_rows(env, ["results", job_id, "-o", str(out)], out)
+
+
+def _time_duplicates(env: dict, job_id: str, out: Path) -> dict:
+    """`labeler duplicates`: the job's copies of one image are one group each."""
+    return _timed_rows(env, ["duplicates", job_id, "-o", str(out)], out)
+
+
+def _timed_rows(env: dict, args: list[str], out: Path) -> dict:
+    """A labeler command writing rows to `out`: its time, rows and peak memory."""
     clock = time.perf_counter()
-    process = subprocess.Popen(_labeler("results", job_id, "-o", str(out)), env=env,
+    process = subprocess.Popen(_labeler(*args), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     peak = 0
     while process.poll() is None:
-        peak = max(peak, _peak_resident_kb(process.pid))
+        peak = max(peak, peak_resident_kb(process.pid))
         time.sleep(0.05)
     seconds = time.perf_counter() - clock
-    rows = sum(1 for _ in out.open()) - 1
-    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds),
+    rows = sum(1 for _ in out.open()) - 1 if out.exists() else 0
+    return {"rows": rows, "seconds": round(seconds, 2),
+            "rows_per_second": round(rows / max(seconds, 1e-9)),
             "max_resident_mb": round(peak / 1024, 1), "exit": process.returncode}
 
 
-def _peak_resident_kb(pid: int) -> int:
+def peak_resident_kb(pid: int) -> int:
     """The process's own peak resident memory (VmHWM): unlike a child's rusage, it does not
     count the parent's pages the child had between fork and exec."""
     try:

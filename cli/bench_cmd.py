@@ -313,3 +313,24 @@ def bench_audit_cmd(data, flip, limit, folds, work) -> None:
     audit_bench = import_extra("labeler.bench.audit_bench")
     click.echo(json.dumps(audit_bench.bench_audit(data, work, flip=flip, limit=limit,
                                                   folds=folds), indent=2))
+
+
+@bench.command("duplicates")
+@FOLDER_ARGUMENT
+@click.option("--limit", type=click.IntRange(2), default=10_000, show_default=True,
+              help="Images of FOLDER in the job.")
+@click.option("--copies", type=click.IntRange(1), default=1000, show_default=True,
+              help="Transformed copies planted among them (re-encoded, resized, cropped, "
+              "brightened, mirrored in turn).")
+@click.option("--million", type=click.IntRange(0), default=1_000_000, show_default=True,
+              help="Also time the search over this many distinct signatures (0: not).")
+@MODEL_OPTION
+def bench_duplicates_cmd(folder, limit, copies, million, model) -> None:
+    """Plant near-duplicates in a job of FOLDER's images and measure what labeler duplicates
+    finds, what the signature costs a worker, and a search over a million signatures."""
+    from labeler.bench.duplicates_bench import bench_duplicates
+
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    click.echo(json.dumps(bench_duplicates(ctx.settings, folder, bundle, limit=limit,
+                                           copies=copies, million=million), indent=2))

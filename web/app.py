@@ -33,6 +33,7 @@ from labeler.context import Context
 from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
 from labeler.fleet_metrics import metrics_text
 from labeler.imaging import preview_jpeg
+from labeler.job_duplicates import job_duplicates
 from labeler.local_workers import WorkerSupply
 from labeler.results_io import job_result_text
 from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
@@ -102,6 +103,8 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
              openapi_extra=UPLOAD_BODY)(api.upload)
     app.get("/api/jobs/{job_id}", summary="Progress of one job")(api.status)
     app.get("/api/jobs/{job_id}/items", summary="Labelled and failed items, filtered")(api.items)
+    app.get("/api/jobs/{job_id}/duplicates",
+            summary="Groups of near-identical images, largest first")(api.duplicates)
     read("/api/jobs/{job_id}/image", summary="An item's image as a JPEG preview",
          response_class=Response)(api.image)
     read("/api/jobs/{job_id}/results.{fmt}", summary="All results as CSV or JSONL",
@@ -191,6 +194,13 @@ class JobsApi:
         job = self._job(job_id)
         query = ItemQuery(label or None, below, sort, offset, limit)
         return select_items(self.ctx.store, job_id, query, job.done)
+
+    def duplicates(self, job_id: str, groups: int = Query(50, ge=1, le=1000)) -> dict:
+        """The `groups` largest groups (`labeler duplicates JOB -o` writes them all)."""
+        found = job_duplicates(self.ctx.store, job_id)
+        return {"summary": found.summary(), "compared": found.compared,
+                "groups": found.groups, "shown": min(groups, found.groups),
+                "rows": [row.as_dict() for row in found.rows if row.group <= groups]}
 
     def image(self, job_id: str, index: int | None = Query(None, ge=0),
               path: str | None = None, size: int = Query(192, ge=16, le=2048)) -> Response:

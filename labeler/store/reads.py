@@ -74,6 +74,10 @@ class ItemReads:
                 break
         return rows
 
+    def signature_memory(self, job_id: str) -> int:
+        """Bytes Redis holds for the job's signatures (for benchmarks)."""
+        return int(self.redis.memory_usage(signatures_key(job_id)) or 0)
+
     def tables(self, job_id: str) -> tuple[list[str], list[str]]:
         """The job's class names and model ids, which stored results refer to by position."""
         pipe = self.redis.pipeline()

@@ -2,10 +2,12 @@
 
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
 
+from labeler.job_duplicates import job_duplicates
 from labeler.waiting import wait_for_job
 from tests.conftest import cli_env, run_cli, write_image
 from tests.faults.conftest import SMALL_CHUNKS, ledger, reconcile
@@ -46,7 +48,7 @@ def test_resubmitting_with_resume_labels_only_new_and_failed_images(
     before = {path: result for path, result, _ in store.iter_items(first["job"]) if result}
 
     write_image(tmp_path / "broken.jpg", seed=99)  # the user fixed it
-    write_image(tmp_path / "new.jpg", seed=100)    # and added one
+    shutil.copyfile(tmp_path / "00.jpg", tmp_path / "new.jpg")  # and added a copy of one
     proc = run_cli(["submit", str(tmp_path), "--resume", first["job"], "--json"], env)
     again = json.loads(proc.stdout)
     assert again["job"] == first["job"] and again["total"] == 42
@@ -55,6 +57,8 @@ def test_resubmitting_with_resume_labels_only_new_and_failed_images(
     assert (job.labelled, job.failed, job.total) == (42, 0, 42)
     after = {path: result for path, result, _ in store.iter_items(first["job"]) if result}
     assert {k: after[k] for k in before} == before
+    # The first run's signatures are kept: the copy labelled now joins its original.
+    assert [row.path for row in job_duplicates(store, first["job"]).rows] == ["00.jpg", "new.jpg"]
 
     # A resume with --wait reports this run: what it queued and labelled, in its own time.
     write_image(tmp_path / "newer.jpg", seed=101)

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+from labeler.job_duplicates import job_duplicates
 from labeler.waiting import wait_for_job
 from tests.conftest import cli_env, run_cli, start_worker, stop_process, wait_for_workers
 from tests.faults.conftest import (
@@ -30,6 +31,9 @@ def _all_there_once(store, job_id, folder) -> None:
     result = reconcile(store, job_id, ledger(folder))
     assert result["lost"] == set() and result["unexpected"] == set()
     assert result["duplicates"] == 0 and result["failed"] == {}
+    # The folder is one image 1,200 times: every signature was kept, whoever wrote it.
+    found = job_duplicates(store, job_id)
+    assert (found.compared, found.groups, len(found.rows)) == (1200, 1, 1200)
 
 
 def test_pool_process_killed_mid_job_is_replaced_and_its_chunk_redone(

@@ -81,6 +81,18 @@ def test_filters_for_label_and_needs_review(web):
     assert all(i["confidence"] < threshold for i in review["items"])
 
 
+def test_near_duplicates_of_an_upload_come_in_groups(web):
+    photo = sample_files(1)[0]
+    status, body = upload(web, [*sample_files(5), ("again/" + photo[0], photo[1])])
+    assert status == 201
+    web.wait_done(body["job"])
+    found = web.get_json(f"/api/jobs/{body['job']}/duplicates")
+    assert found["summary"].startswith("1 group of near-duplicates, 2 images, among 6")
+    assert sorted(row["path"] for row in found["rows"]) == ["again/" + photo[0], photo[0]]
+    assert all(isinstance(row["index"], int) for row in found["rows"])
+    assert web.get("/api/jobs/no-such-job/duplicates")[0] == 404
+
+
 def test_a_zip_is_unpacked_inside_the_upload_folder_only(web, tmp_path):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:

@@ -118,6 +118,8 @@ function openJob(id) {
   $("dl-jsonl").href = `${base}/results.jsonl`;
   $("dl-ls").href = `${base}/labelstudio.json`;
   $("dl-ls-config").href = `${base}/labelstudio-config.xml`;
+  $("duplicates").replaceChildren();
+  $("duplicates-summary").textContent = "";
   clearInterval(state.polling);
   state.polling = setInterval(poll, 700);
   poll();
@@ -257,6 +259,33 @@ function showDetail(item) {
   $("detail").showModal();
 }
 
+// Groups of near-identical images, from the signatures the workers kept while labelling.
+async function findDuplicates() {
+  const box = $("duplicates");
+  box.replaceChildren();
+  $("duplicates-summary").textContent = "searching...";
+  try {
+    const found = await api(`/api/jobs/${encodeURIComponent(state.job)}/duplicates`);
+    $("duplicates-summary").textContent = found.summary +
+      (found.groups > found.shown ? ` (the ${found.shown} largest shown)` : "");
+    const groups = new Map();
+    for (const row of found.rows) {
+      if (!groups.has(row.group)) groups.set(row.group, []);
+      groups.get(row.group).push(row);
+    }
+    for (const [group, rows] of groups) {
+      const heading = document.createElement("h3");
+      heading.textContent = `Group ${group}: ${rows.length} images`;
+      const list = document.createElement("ul");
+      list.className = "grid duplicate-group";
+      list.append(...rows.map(tile));
+      box.append(heading, list);
+    }
+  } catch (error) {
+    $("duplicates-summary").textContent = error.message;
+  }
+}
+
 // ---- wiring ------------------------------------------------------------------------------
 
 function wire() {
@@ -281,6 +310,7 @@ function wire() {
   });
   $("review-threshold").addEventListener("change", () => loadItems(true));
   $("more").addEventListener("click", () => loadItems(false));
+  $("find-duplicates").addEventListener("click", findDuplicates);
   refreshService();
   setInterval(refreshService, 5000);
   refreshJobList().catch(() => {});
