@@ -1,7 +1,8 @@
 """Print the requirements of a worker image, one a line, from pyproject.toml's dependencies:
 `cpu` swaps onnxruntime-gpu for the CPU onnxruntime (a tenth of the size), `gpu` adds the CUDA
 13 and cuDNN 9 libraries onnxruntime-gpu loads, as pip packages. No extras: an image carries
-no TensorFlow; and no matplotlib, a worker draws nothing (plots are for bench and score).
+no TensorFlow; no matplotlib, a worker draws nothing (plots are for bench and score); and no
+faiss or scipy, a worker searches nothing (they are `labeler duplicates`', 200 MB).
 
     python3 deploy/image_requirements.py cpu > requirements.txt
 """
@@ -15,7 +16,7 @@ ONNXRUNTIME = {
     "gpu": ["onnxruntime-gpu[cuda,cudnn]>=1.22", "nvidia-cublas~=13.0"],
 }
 
-LEFT_OUT = ("onnxruntime", "matplotlib")
+LEFT_OUT = ("onnxruntime", "matplotlib", "faiss-cpu", "scipy")
 
 
 def requirements(variant: str) -> list[str]:

@@ -9,10 +9,12 @@ groups as the connected components of the graph they make (scipy).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from labeler.errors import ServiceError
 from labeler.signature import BYTES, mirrored, present
 
 # Bits two signatures may differ by and count as one image. Measured on CIFAR-10's test set
@@ -62,7 +64,7 @@ def _near_pairs(distinct: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarr
         return _no_pairs()
     if radius == 0:  # identical signatures are one node already; exact mirror images pair
         return _mirror_pairs(distinct)
-    import faiss  # a large library that only this search needs
+    faiss = _library("faiss")
 
     index = faiss.IndexBinaryMultiHash(BYTES * 8, _TABLES, _TABLE_BITS)
     index.nflip = _FLIPS
@@ -90,11 +92,20 @@ def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _components(left: np.ndarray, right: np.ndarray, nodes: int) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    sparse = _library("scipy.sparse")
+    connected_components = _library("scipy.sparse.csgraph").connected_components
+    coo_matrix = sparse.coo_matrix
     graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(nodes, nodes))
     return connected_components(graph, directed=False)[1]
+
+
+def _library(name: str):
+    """faiss and scipy, imported when a search runs: large, and left out of worker images."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ServiceError("the near-duplicate search needs faiss and scipy, which this "
+                           "install lacks: pip install faiss-cpu scipy") from None
 
 
 def _groups_of(items: np.ndarray, labels: np.ndarray) -> list[list[int]]:
