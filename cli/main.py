@@ -18,7 +18,7 @@ COMMANDS = {
     "train": "model_cmd:train", "export": "model_cmd:export", "evaluate": "model_cmd:evaluate",
     "score": "model_cmd:score", "bench": "bench_cmd:bench", "doctor": "doctor_cmd:doctor",
     "serve": "serve_cmd:serve", "stop": "stop_cmd:stop", "audit": "audit_cmd:audit",
-    "duplicates": "duplicates_cmd:duplicates",
+    "duplicates": "duplicates_cmd:duplicates", "users": "users_cmd:users",
 }
 
 # `doctor` reports bad settings as one of its checks instead of refusing to start.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+
+from labeler.errors import UsageError
 
 
 @click.command()
@@ -26,28 +29,46 @@ import click
 @click.option("--public-url", metavar="URL", callback=lambda _c, _p, v: v and _public_url(v),
               help="This server's address as other machines reach it (behind a proxy or a "
               "name), used in the Label Studio export's image links instead of the request's.")
+@click.option("--auth", type=click.Choice(["token", "users", "proxy"]),
+              help="Sign-in, needed on any address but loopback: token (a generated token, "
+              "printed as a login URL), users (names and passwords from --users) or proxy (a "
+              "reverse proxy that authenticates names the user in --user-header).")
+@click.option("--users", "users_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --auth users: the file 'labeler users add FILE NAME' writes.")
+@click.option("--user-header", default="X-Forwarded-User", show_default=True,
+              help="With --auth proxy: the header in which the proxy names the user.")
+@click.option("--proxy-address", "proxies", multiple=True, metavar="ADDRESS",
+              help="The reverse proxy's address, trusted for --user-header and for "
+              "X-Forwarded-Proto (Secure cookies behind TLS); repeat for more.")
 def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
-          public_url) -> None:
+          public_url, auth, users_file, user_header, proxies) -> None:
     """Web page: upload images or a zip, watch them labelled, review and download."""
+    from labeler.context import Context
     from labeler.imaging import MAX_FILE_BYTES
     from labeler.web.app import WebConfig
-    from labeler.web.server import allowed_hosts, check_port_free, is_loopback
+    from labeler.web.server import allowed_hosts, check_port_free, is_loopback, sign_in
     from labeler.web.server import serve as run_server
     from labeler.web.uploads import UploadLimits
 
+    if not auth and not is_loopback(host):
+        raise UsageError(f"serving on {host} needs sign-in: add --auth token (prints a login "
+                         "URL), --auth users --users FILE, or --auth proxy --proxy-address "
+                         "ADDRESS")
+    ctx = Context()
     total = max_upload_mb << 20
     public_host = (urlsplit(public_url).hostname,) if public_url else ()
     config = WebConfig(limits=UploadLimits(max_files, total, min(MAX_FILE_BYTES, total)),
                        allowed_hosts=allowed_hosts(host, public_host),
                        spawn_workers=not no_spawn, top_k=top_k,
-                       cors_origins=cors_origins, public_url=public_url)
+                       cors_origins=cors_origins, public_url=public_url,
+                       auth=sign_in(ctx.settings, auth, users_file, user_header, proxies))
     check_port_free(host, port)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"labeler web page on http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
-    if not is_loopback(host):
-        click.echo("warning: not bound to loopback; anyone who can reach this port can upload "
-                   "images and read every job's results", err=True)
-    run_server(host, port, config)
+    base = public_url or f"http://{shown}:{port}"
+    click.echo(f"labeler web page on {base}/ (Ctrl+C stops it)", err=True)
+    if config.auth and config.auth.mode == "token":
+        click.echo(f"sign in at {base}/login?token={config.auth.token}", err=True)
+    run_server(host, port, config, ctx)
 
 
 def _origin(text: str) -> str:

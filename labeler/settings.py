@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labeler.errors import UsageError
@@ -66,6 +66,14 @@ def _events(text: str) -> str:
     return "on" if _switch(value) else "off"
 
 
+def _secret(text: str) -> str:
+    """A token people paste and servers compare: long enough not to be guessed."""
+    value = text.strip()
+    if len(value) < 16 or any(c.isspace() for c in value):
+        raise ValueError(value)
+    return value
+
+
 def _roots(text: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in text.split(os.pathsep) if p)
 
@@ -110,6 +118,12 @@ VARIABLES: dict[str, Variable] = {f"{PREFIX}{v.field.upper()}": v for v in (
     # events cost each chunk three publishes from the worker's main process, between one
     # chunk and the next; Flower asks for them itself (every 5 s), so by default a worker
     # sends them from when a monitor asks, and heartbeats always.
+    Variable("web_token", None, _secret, "at least 16 characters, no spaces",
+             "labeler serve's bearer token for API clients (with --auth token, also its login "
+             "token instead of a generated one)"),
+    Variable("metrics_token", None, _secret, "at least 16 characters, no spaces",
+             "bearer token Prometheus sends for labeler serve's /metrics when sign-in is on "
+             "(else loopback only)"),
     Variable("task_events", "auto", _events, "auto, 1 or 0 (on/off)",
              "Celery task events: auto (from when a monitor such as Flower asks for them), "
              "1 (always) or 0 (never, nor heartbeats)"),
@@ -129,6 +143,8 @@ class Settings:
     redis_maxmemory: str = "2gb"
     allowed_roots: tuple[Path, ...] = ()
     worker_idle_exit: int = 300
+    web_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     task_events: str = "auto"
 
     @classmethod

@@ -37,6 +37,9 @@ def test_compose_has_password_persistence_gpu_profile_and_flower():
     assert "--requirepass" in redis_cmd and "--appendonly yes" in redis_cmd
     assert "noeviction" in redis_cmd
     assert services["worker-gpu"]["profiles"] == ["gpu"]
+    # The page listens beyond loopback inside its container: with sign-in, or it would not start.
+    assert services["web"]["entrypoint"][-2:] == ["--auth", "token"]
+    assert "LABELER_WEB_TOKEN" in services["web"]["environment"]
 
 
 def test_kubernetes_worker_requests_a_gpu_and_scales_on_queue_depth():

@@ -38,6 +38,8 @@ from labeler.local_workers import WorkerSupply
 from labeler.results_io import job_result_text
 from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
 from labeler.store import JobState
+from labeler.web.auth import AuthConfig, refusal
+from labeler.web.login_routes import add_login_routes
 from labeler.web.queries import SORTS, ItemQuery, select_items
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 
@@ -57,6 +59,8 @@ class WebConfig:
     cors_origins: list[str] = field(default_factory=list)
     # This server's address as other machines' browsers reach it, for links in exports.
     public_url: str | None = None
+    # Sign-in (web/auth.py); None: none, for a server on loopback only.
+    auth: AuthConfig | None = None
 
 
 def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> FastAPI:
@@ -75,6 +79,15 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
         if request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in request.headers:
             return JSONResponse({"detail": f"missing {CSRF_HEADER} header"}, status_code=403)
         return await call_next(request)
+
+    if config.auth is not None:
+        auth = config.auth
+
+        @app.middleware("http")  # added last, so it runs first
+        async def require_sign_in(request: Request, call_next):
+            return refusal(auth, request) or await call_next(request)
+
+    add_login_routes(app, config.auth)
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):

@@ -5,10 +5,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 import tempfile
+from pathlib import Path
 
 from labeler.context import Context
-from labeler.errors import LabelerError
+from labeler.errors import LabelerError, UsageError
+from labeler.settings import Settings
+from labeler.web import sessions
 from labeler.web.app import LOOPBACK_HOSTS, WebConfig, create_app
+from labeler.web.auth import AuthConfig, auth_config
+from labeler.web.users import read_users
 
 
 def is_loopback(host: str) -> bool:
@@ -26,6 +31,29 @@ def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> list[str]:
     if host in ("0.0.0.0", "::"):
         return ["*"]
     return sorted({*LOOPBACK_HOSTS, host.strip("[]"), *extra})
+
+
+def sign_in(settings: Settings, mode: str | None, users_file: Path | None, user_header: str,
+            proxies: tuple[str, ...]) -> AuthConfig | None:
+    """The sign-in `labeler serve`'s flags ask for, checked: a flag without its mode, or a
+    mode without what it needs, is one line."""
+    if users_file and mode != "users":
+        raise UsageError("--users goes with --auth users")
+    if mode == "users" and not users_file:
+        raise UsageError("--auth users needs --users FILE (make it with 'labeler users add "
+                         "FILE NAME')")
+    if mode == "proxy" and not proxies:
+        raise UsageError("--auth proxy needs --proxy-address, the address the proxy connects "
+                         "from (only it may name the user)")
+    for address in proxies:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise UsageError(f"--proxy-address {address!r} is not an IP address") from None
+    users = read_users(users_file) if mode == "users" else None
+    return auth_config(mode, key=sessions.signing_key(settings.home),
+                       web_token=settings.web_token, metrics_token=settings.metrics_token,
+                       users=users, user_header=user_header, proxies=tuple(proxies))
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -138,6 +138,19 @@ def test_label_studio_options_that_cannot_work_are_one_line(labeler_home, redis_
     assert says in err
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["serve", "--host", "0.0.0.0"], "needs sign-in: add --auth token"),
+    (["serve", "--auth", "users"], "--auth users needs --users FILE"),
+    (["serve", "--auth", "proxy"], "--auth proxy needs --proxy-address"),
+    (["serve", "--auth", "proxy", "--proxy-address", "proxy.lan"], "not an IP address"),
+    (["serve", "--users", "users.txt"], "--users goes with --auth users"),
+    (["serve", "--auth", "users", "--users", "/nonexistent/users.txt"],
+     "labeler users add /nonexistent/users.txt NAME"),
+])
+def test_sign_in_that_cannot_work_is_one_line_and_exit_2(labeler_home, args, says):
+    assert says in _one_line_error(run_cli(args, cli_env(labeler_home)), 2)
+
+
 def test_reviewed_refuses_an_export_that_is_not_labelers_tasks(labeler_home, tmp_path):
     export = tmp_path / "export.json"
     export.write_text('[{"id": 1, "data": {"image": "x.jpg"}, "annotations": []}]')

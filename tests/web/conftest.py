@@ -66,10 +66,13 @@ def multipart(files: list[tuple[str, bytes]], **fields: str) -> tuple[bytes, str
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def start_server(*args: str, port: int | None = None) -> WebServer:
+def start_server(*args: str, port: int | None = None, **env_extra: str) -> WebServer:
+    """With sign-in on, give LABELER_WEB_TOKEN: the start-up probe sends it."""
     home = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))
     port = port or _free_port()
-    env = cli_env(home, LABELER_WORKER_IDLE_EXIT="5")
+    env = cli_env(home, LABELER_WORKER_IDLE_EXIT="5", **env_extra)
+    probe = {"Authorization": f"Bearer {env_extra['LABELER_WEB_TOKEN']}"} if (
+        "LABELER_WEB_TOKEN" in env_extra) else {}
     process = subprocess.Popen(
         [sys.executable, "-m", "labeler.cli.main", "serve", "--port", str(port), *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -80,7 +83,7 @@ def start_server(*args: str, port: int | None = None) -> WebServer:
         if process.poll() is not None:
             raise RuntimeError(f"labeler serve exited: {process.stdout.read()}")
         try:
-            return server.get("/api/health")[0] == 200
+            return server.get("/api/health", **probe)[0] == 200
         except OSError:
             return False
 
@@ -99,3 +102,29 @@ def web():
     server = start_server("--max-files", "50", "--max-upload-mb", "4")
     yield server
     stop_server(server)
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    pytest.fail("no Chromium: install Debian's (apt-get install chromium) or run "
+                "tests/install-tools.sh")
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                             args=CHROMIUM_ARGS)
+        context = browser.new_context(accept_downloads=True,
+                                      viewport={"width": 1200, "height": 900})
+        yield context.new_page()
+        browser.close()

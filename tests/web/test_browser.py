@@ -6,40 +6,15 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from tests.web.conftest import start_server, stop_server
+from tests.web.conftest import CHROMIUM_ARGS, chromium_path, start_server, stop_server
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 # Set to a path to refresh the README's screenshot (docs/web-page.png) from this test.
 SCREENSHOT = os.environ.get("LABELER_SCREENSHOT")
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    pytest.fail("no Chromium: install Debian's (apt-get install chromium) or run "
-                "tests/install-tools.sh")
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(),
-                                             args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True,
-                                      viewport={"width": 1200, "height": 900})
-        yield context.new_page()
-        browser.close()
 
 
 @pytest.fixture

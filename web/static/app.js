@@ -8,6 +8,7 @@ const state = { job: null, offset: 0, polling: null, lastDone: -1, items: new Ma
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
+  if (response.status === 401) location.replace("/login");  // signed out, or the session ended
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
   return body;
@@ -286,6 +287,19 @@ async function findDuplicates() {
   }
 }
 
+// Who is signed in, and a way out, when the server has sign-in on.
+async function showUser() {
+  const me = await api("/api/login").catch(() => ({}));
+  if (!me.mode || !me.user) return;
+  $("user-name").textContent = me.user;
+  $("signed-in").hidden = false;
+  $("sign-out").hidden = me.mode === "proxy";  // the proxy signs people out, not labeler
+  $("sign-out").addEventListener("click", async () => {
+    await fetch("/api/logout", { method: "POST", headers: { "X-Labeler": "1" } });
+    location.replace("/login");
+  });
+}
+
 // ---- wiring ------------------------------------------------------------------------------
 
 function wire() {
@@ -311,6 +325,7 @@ function wire() {
   $("review-threshold").addEventListener("change", () => loadItems(true));
   $("more").addEventListener("click", () => loadItems(false));
   $("find-duplicates").addEventListener("click", findDuplicates);
+  showUser();
   refreshService();
   setInterval(refreshService, 5000);
   refreshJobList().catch(() => {});
