@@ -25,9 +25,8 @@ SHOWN_GROUPS = 10  # on the terminal without -o; the file has them all
 def duplicates(job_id, output, radius, as_json) -> None:
     """Groups of near-identical images in JOB_ID: the same photo re-encoded, resized,
     brightened or mirrored (from signatures the workers kept while labelling)."""
-    found = job_duplicates(Context().store, job_id, radius)
-    if output:
-        found.write_csv(output)
+    found = job_duplicates(Context().store, job_id, radius,
+                           shown=None if as_json else SHOWN_GROUPS, out=output)
     if as_json:
         click.echo(json.dumps({"summary": found.summary(), "compared": found.compared,
                                "groups": found.groups,
@@ -35,7 +34,7 @@ def duplicates(job_id, output, radius, as_json) -> None:
         return
     click.echo(found.summary())
     previous = None
-    for row in (row for row in found.rows if row.group <= SHOWN_GROUPS):
+    for row in found.rows:
         lead = f"group {row.group} ({row.size})" if row.group != previous else ""
         previous = row.group
         click.echo(f"  {lead:<16} {row.path}  {row.label or 'failed'}"

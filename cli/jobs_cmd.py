@@ -151,10 +151,14 @@ def status(job_id, as_json) -> None:
     ctx = Context()
     if job_id:
         job = ctx.store.require(job_id)
+        reviews = ctx.store.review_counts(job_id)
         if as_json:
-            click.echo(json.dumps(job.as_dict()))
+            click.echo(json.dumps({**job.as_dict(), **reviews}))
             return
         click.echo(_describe(job))
+        if reviews["reviewed"]:
+            click.echo(f"  reviewed {reviews['reviewed']:,} (corrected "
+                       f"{reviews['corrected']:,})")
         return
     jobs, workers = ctx.store.recent_jobs(), ctx.fleet.workers()
     served = {q for w in workers for q in w.get("queues") or [w["queue"]]}
@@ -214,11 +218,16 @@ def _describe(job: JobProgress) -> str:
 @click.option("--label", help="Only items with this label, or 'failed' for the failed ones.")
 @click.option("--below", type=click.FloatRange(0, 1),
               help="Only labelled items with a confidence under this (the ones to review).")
-def results(job_id, output, fmt, images, label, below) -> None:
+@click.option("--reviewed", is_flag=True,
+              help="Instead: the labels people reviewed on the page, as a manifest "
+              "(path,label,source,reviewer,reviewed_at) that labeler train takes.")
+def results(job_id, output, fmt, images, label, below, reviewed) -> None:
     """Write the labels (and failures with their reasons) of JOB_ID."""
     from labeler import labelstudio
     from labeler.results_io import write_job_results
 
+    if reviewed:
+        return _write_reviewed(job_id, output)
     if fmt is None:
         _check_output(output)
     if (fmt == "labelstudio") != bool(images):
@@ -239,6 +248,18 @@ def results(job_id, output, fmt, images, label, below) -> None:
                                         kind=f".{fmt}" if fmt else None), "rows"
     if output != "-":
         click.echo(f"wrote {count:,} {what} to {output}", err=True)
+
+
+def _write_reviewed(job_id: str, output: str) -> None:
+    from labeler.job_reviews import reviewed_csv, write_reviewed
+
+    ctx = Context()
+    if output == "-":
+        for text in reviewed_csv(ctx.store, job_id):
+            click.echo(text, nl=False)
+        return
+    count = write_reviewed(ctx.store, job_id, Path(output))
+    click.echo(f"wrote {count:,} reviewed labels to {output}", err=True)
 
 
 def _write_text(text: str, output: str) -> None:

@@ -22,14 +22,15 @@ def is_manifest(source: str) -> bool:
     return source.lower().endswith(".csv") and os.path.isfile(source)
 
 
-def write_manifest(rows: Iterable, path: Path) -> int:
-    """`rows` of (path, label, source) (ReviewedLabel is one); written atomically."""
+def write_manifest(rows: Iterable, path: Path, header: tuple[str, ...] = HEADER) -> int:
+    """`rows` of (path, label, source) (ReviewedLabel is one), or of `header`'s columns;
+    written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     count = 0
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(HEADER)
+        writer.writerow(header)
         for row in rows:
             writer.writerow(row)
             count += 1

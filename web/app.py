@@ -41,6 +41,7 @@ from labeler.store import JobState
 from labeler.web.auth import AuthConfig, refusal
 from labeler.web.login_routes import add_login_routes
 from labeler.web.queries import SORTS, ItemQuery, select_items
+from labeler.web.review_routes import add_review_routes
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -88,6 +89,7 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
             return refusal(auth, request) or await call_next(request)
 
     add_login_routes(app, config.auth)
+    add_review_routes(app, ctx.store)
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):
@@ -198,22 +200,24 @@ class JobsApi:
             self._ensure_worker(record.get("queue"), precision=record.get("precision", "auto"),
                                 model=record.get("model"))
         workers = len(self.ctx.fleet.workers(job.record.get("queue")))
-        return {**job.as_dict(), "workers": workers}
+        return {**job.as_dict(), "workers": workers, **self.ctx.store.review_counts(job_id)}
 
     def items(self, job_id: str, label: str | None = None,
               below: float | None = Query(None, ge=0, le=1, description="needs review"),
               sort: str = Query("path", pattern="^(" + "|".join(SORTS) + ")$"),
-              offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=2000)) -> dict:
+              offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=2000),
+              unreviewed: bool = Query(False, description="only items nobody reviewed yet")
+              ) -> dict:
         job = self._job(job_id)
-        query = ItemQuery(label or None, below, sort, offset, limit)
+        query = ItemQuery(label or None, below, sort, offset, limit, unreviewed)
         return select_items(self.ctx.store, job_id, query, job.done)
 
     def duplicates(self, job_id: str, groups: int = Query(50, ge=1, le=1000)) -> dict:
         """The `groups` largest groups (`labeler duplicates JOB -o` writes them all)."""
-        found = job_duplicates(self.ctx.store, job_id)
+        found = job_duplicates(self.ctx.store, job_id, shown=groups)
         return {"summary": found.summary(), "compared": found.compared,
-                "groups": found.groups, "shown": min(groups, found.groups),
-                "rows": [row.as_dict() for row in found.rows if row.group <= groups]}
+                "groups": found.groups, "shown": found.shown,
+                "rows": [row.as_dict() for row in found.rows]}
 
     def image(self, job_id: str, index: int | None = Query(None, ge=0),
               path: str | None = None, size: int = Query(192, ge=16, le=2048)) -> Response:

@@ -7,6 +7,7 @@
     chunk_writes.py  a worker's chunk: begun, its steps saved, its outcome written
     index.py         the paging index: class-and-confidence scores and bitmaps
     paging.py        pages of items by class and confidence, from that index
+    reviews.py       people's corrections and acceptances, who and when
     result_text.py   how one result is stored
     timings.py       a benchmark's stage times
     fleet.py         workers online, spawn claims, queue depth, counters (not about jobs)
@@ -22,12 +23,13 @@ from labeler.store.lifecycle import JobLifecycle
 from labeler.store.paging import Paging
 from labeler.store.progress import JobProgress, JobState
 from labeler.store.reads import ItemReads
+from labeler.store.reviews import Review, Reviews
 from labeler.store.timings import StageTimings
 
-__all__ = ["Fleet", "JobProgress", "JobState", "JobStore"]
+__all__ = ["Fleet", "JobProgress", "JobState", "JobStore", "Review"]
 
 
-class JobStore(JobLifecycle, ItemReads, ChunkWrites, Paging, StageTimings):
+class JobStore(JobLifecycle, ItemReads, ChunkWrites, Paging, Reviews, StageTimings):
     """Jobs and their items over one Redis client; results live for `ttl` seconds."""
 
     def __init__(self, client: redis.Redis, ttl: int = 7 * 86400) -> None:

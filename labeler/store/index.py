@@ -10,6 +10,10 @@ each submission). With its result the chunk writes put, in the same round trip:
     labeler:job:{id}:bits:failed   bitmap  bit index set: failed
     labeler:job:{id}:bits:done     bitmap  bit index set: labelled or failed
 
+A person's review moves an item to its class's reviewed band: rank + the number of classes
+(store/reviews.py), its confidence kept; `bits:reviewed` marks it too. "Not reviewed yet" is
+then the first bands only, and a class is its two bands.
+
 "Class X by confidence" is then a score range, "class X by path" the set bits of a bitmap,
 counts are BITCOUNTs and ZCOUNTs, and the order of all items by confidence is merged from
 the class ranges (store/paging.py). The score arithmetic lives here and nowhere else.
@@ -51,11 +55,27 @@ def class_scores(rank: int, below: float | None = None) -> tuple[int, int]:
     return step_score(rank, 0), score(rank, below) - 1
 
 
+def class_bands(rank: int, classes: int) -> tuple[int, int]:
+    """The score bands of class `rank`: not reviewed, reviewed."""
+    return rank, classes + rank
+
+
 def set_bits(bitmap: bytes) -> np.ndarray:
     """Indices of the set bits of a Redis bitmap (bit 0 is the high bit of byte 0)."""
     import numpy as np  # loaded by what reads or writes bitmaps, not by `labeler status`
 
     return np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8)))
+
+
+def without_bits(indices: np.ndarray, bitmap: bytes) -> np.ndarray:
+    """`indices` (sorted) less those whose bit is set in `bitmap`."""
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8))
+    inside = indices < len(bits)
+    keep = np.ones(len(indices), dtype=bool)
+    keep[inside] = bits[indices[inside]] == 0
+    return indices[keep]
 
 
 def bit_runs(indices, gap: int = 64) -> list[tuple[int, bytes]]:

@@ -9,6 +9,10 @@
     labeler:job:{id}:bits:*    bitmap   and confidence; items per class, failed and done
     labeler:job:{id}:signatures  string  8 bytes an item at 8 x its index: its near-duplicate
                                       signature (labeler/signature.py), zeros if it has none
+    labeler:job:{id}:reviews   hash   index -> JSON label, model, by, at: a person's review
+                                      (store/reviews.py); bits:reviewed marks every reviewed item
+    labeler:job:{id}:accepts   list   JSON by, at, above, count: each "accept above" action,
+                                      bits:accepted:{n} the items action n accepted
     labeler:job:{id}:attempts  hash   chunk index -> deliveries seen
     labeler:job:{id}:steps     hash   chunk index -> JSON steps of a redelivered chunk
                                       (labeler.worker.redelivery), while it runs
@@ -60,6 +64,18 @@ def signatures_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:signatures"
 
 
+def reviews_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:reviews"
+
+
+def accepts_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:accepts"
+
+
+def accepted_bits_key(job_id: str, action: int) -> str:
+    return f"{PREFIX}:job:{job_id}:bits:accepted:{action}"
+
+
 def attempts_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:attempts"
 
@@ -80,10 +96,12 @@ def batches_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:batches"
 
 
-def all_job_keys(job_id: str, classes: int) -> list[str]:
-    """Every key a job with `classes` classes may have."""
+def all_job_keys(job_id: str, classes: int, accepts: int = 0) -> list[str]:
+    """Every key a job with `classes` classes and `accepts` "accept above" actions may have."""
     return [job_key(job_id), paths_key(job_id), results_key(job_id), models_key(job_id),
             rank_key(job_id), bits_key(job_id, "failed"), bits_key(job_id, "done"),
+            bits_key(job_id, "reviewed"), reviews_key(job_id), accepts_key(job_id),
+            *(accepted_bits_key(job_id, n) for n in range(accepts)),
             *(bits_key(job_id, rank) for rank in range(classes)), signatures_key(job_id),
             attempts_key(job_id),
             steps_key(job_id), ended_key(job_id), stages_key(job_id), batches_key(job_id)]

@@ -11,6 +11,7 @@ from labeler.errors import JobNotFound
 from labeler.store.index import mark_bits
 from labeler.store.keys import (
     JOBS_INDEX,
+    accepts_key,
     all_job_keys,
     attempts_key,
     bits_key,
@@ -75,8 +76,9 @@ class JobLifecycle:
 
     def forget_job(self, job_id: str) -> bool:
         classes = json.loads(self.job_record(job_id).get("classes") or "[]")
+        accepts = int(self.redis.llen(accepts_key(job_id)))
         pipe = self.redis.pipeline()
-        pipe.delete(*all_job_keys(job_id, len(classes)))
+        pipe.delete(*all_job_keys(job_id, len(classes), accepts))
         pipe.zrem(JOBS_INDEX, job_id)
         return bool(pipe.execute()[0])
 

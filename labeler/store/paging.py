@@ -3,29 +3,34 @@ answered from the paging index (store/index.py) in a few round trips."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from labeler.protocol import Item
 from labeler.store.index import (
     FAILED_SCORE,
     SCALE,
+    class_bands,
     class_scores,
     confidence_step,
     set_bits,
     step_of,
     step_score,
+    without_bits,
 )
 from labeler.store.keys import bits_key, rank_key
 
 
 class ConfidenceOrder:
-    """All items in one order, failed first, then by (confidence, class rank, index), paged
-    without reading the classes' ranges in full. With `below`, only the labelled items less
-    sure than it."""
+    """The items of some score bands (`ranks`, store/index.py) in one order, failed first,
+    then by (confidence, band, index), paged without reading the bands in full. With `below`,
+    only the labelled items less sure than it; with `with_failed` False, no failed ones."""
 
-    def __init__(self, redis, key: str, classes: int, below: float | None = None) -> None:
-        self.redis, self.key, self.classes = redis, key, classes
+    def __init__(self, redis, key: str, ranks: Sequence[int], below: float | None = None,
+                 *, with_failed: bool = True) -> None:
+        self.redis, self.key, self.ranks = redis, key, list(ranks)
         # Confidence steps in [0, top]; failed items only when no threshold is asked for.
         self.top = SCALE if below is None else confidence_step(below) - 1
-        self.with_failed = below is None
+        self.with_failed = with_failed and below is None
 
     def total(self) -> int:
         return self._failed() + self._at_most(self.top)
@@ -38,7 +43,7 @@ class ConfidenceOrder:
     def _at_most(self, step: int) -> int:
         """Labelled items whose confidence step is <= `step`."""
         pipe = self.redis.pipeline()
-        for r in range(self.classes):
+        for r in self.ranks:
             pipe.zcount(self.key, step_score(r, 0), step_score(r, step))
         return int(sum(pipe.execute()))
 
@@ -75,10 +80,10 @@ class ConfidenceOrder:
     def _ties(self, step: int, skip: int, limit: int) -> list[str]:
         """Up to `limit` items at exactly `step`, by class rank then index, after `skip`."""
         pipe = self.redis.pipeline()
-        for r in range(self.classes):
+        for r in self.ranks:
             pipe.zcount(self.key, step_score(r, step), step_score(r, step))
         rows: list[str] = []
-        for r, count in enumerate(pipe.execute()):
+        for r, count in zip(self.ranks, pipe.execute(), strict=True):
             if skip >= count:
                 skip -= count
                 continue
@@ -93,30 +98,37 @@ class ConfidenceOrder:
     def _above(self, step: int, limit: int) -> list[str]:
         """What follows the ties at `step`: the first items above it, merged by class."""
         pipe = self.redis.pipeline()
-        for r in range(self.classes):
+        for r in self.ranks:
             pipe.zrangebyscore(self.key, step_score(r, step + 1), step_score(r, self.top),
                                start=0, num=limit, withscores=True)
         merged = sorted((step_of(int(s), r), r, m.decode())
-                        for r, reply in enumerate(pipe.execute()) for m, s in reply)
+                        for r, reply in zip(self.ranks, pipe.execute(), strict=True)
+                        for m, s in reply)
         return [m for _, _, m in merged[:limit]]
 
 
 class Paging:
-    """The job store's paged reads (a part of labeler.store.JobStore)."""
+    """The job store's paged reads (a part of labeler.store.JobStore). A reviewed item sits
+    in its class's reviewed band (store/index.py): class queries read both bands, and
+    `unreviewed` ones the first only."""
 
     def label_counts(self, job_id: str) -> dict[str, int]:
-        """Items per class (those with none left out) and failed, from the paging index."""
+        """Items per class, reviewed labels counting (classes with none left out), and
+        failed, from the paging index."""
         classes, _ = self.tables(job_id)
         pipe = self.redis.pipeline()
         for r in range(len(classes)):
-            pipe.zcount(rank_key(job_id), *class_scores(r))
+            for band in class_bands(r, len(classes)):
+                pipe.zcount(rank_key(job_id), *class_scores(band))
         pipe.zcount(rank_key(job_id), FAILED_SCORE, FAILED_SCORE)
         *counts, failed = pipe.execute()
-        found = {name: n for name, n in zip(classes, counts, strict=True) if n}
+        found = {name: counts[2 * r] + counts[2 * r + 1] for r, name in enumerate(classes)}
+        found = {name: n for name, n in found.items() if n}
         return {**found, "failed": failed} if failed else found
 
     def count_below(self, job_id: str, below: float, label: str | None = None) -> int:
-        """Labelled items (of class `label`) whose confidence is under `below`."""
+        """Labelled items not reviewed yet (of class `label`) whose confidence is under
+        `below`: those that still need a look."""
         classes, _ = self.tables(job_id)
         ranks = [classes.index(label)] if label in classes else [] if label else range(
             len(classes))
@@ -126,57 +138,54 @@ class Paging:
         return int(sum(pipe.execute()))
 
     def page(self, job_id: str, label: str | None = None, below: float | None = None,
-             sort: str = "path", offset: int = 0, limit: int = 200
-             ) -> tuple[int, list[tuple[int, Item]]]:
+             sort: str = "path", offset: int = 0, limit: int = 200, *,
+             unreviewed: bool = False) -> tuple[int, list[tuple[int, Item]]]:
         """How many items match, and those at [offset, offset + limit): `label` a class or
-        "failed", `below` labelled items less sure than it, `sort` path, confidence or
-        -confidence (failed items, which have none, first when least sure comes first)."""
+        "failed", `below` labelled items less sure than it, `unreviewed` none a person has
+        reviewed, `sort` path, confidence or -confidence (failed items, which have none,
+        first when least sure comes first)."""
         classes, models = self.tables(job_id)
         if label is not None and label != "failed" and label not in classes:
             return 0, []
         if label == "failed" and below is not None:
             return 0, []
         if label == "failed" or (sort == "path" and below is None):
-            matched, indices = self._by_bitmap(job_id, classes, label, offset, limit)
-        elif label is None:
-            matched, indices = self._all_classes(job_id, len(classes), below, sort, offset,
-                                                 limit)
+            matched, indices = self._by_bitmap(job_id, classes, label, offset, limit,
+                                               unreviewed)
         else:
-            matched, indices = self._one_class(job_id, classes.index(label), below, sort,
-                                               offset, limit)
+            if label is None:
+                ranks = range(len(classes) if unreviewed else 2 * len(classes))
+            else:
+                ranks = class_bands(classes.index(label), len(classes))[:1 if unreviewed else 2]
+            order = ConfidenceOrder(self.redis, rank_key(job_id), ranks, below,
+                                    with_failed=label is None)
+            matched, indices = self._ordered(order, rank_key(job_id), sort, offset, limit)
         return matched, [(i, item) for i, item in self.items_at(job_id, indices, models)
                          if item is not None]
 
-    def _by_bitmap(self, job_id, classes, label, offset, limit) -> tuple[int, list[int]]:
+    def _by_bitmap(self, job_id, classes, label, offset, limit, unreviewed
+                   ) -> tuple[int, list[int]]:
         which = "failed" if label == "failed" else "done" if label is None else \
             classes.index(label)
-        indices = set_bits(self.redis.get(bits_key(job_id, which)) or b"")
+        pipe = self.redis.pipeline()
+        pipe.get(bits_key(job_id, which))
+        pipe.get(bits_key(job_id, "reviewed"))
+        chosen, reviewed = pipe.execute()
+        indices = set_bits(chosen or b"")
+        if unreviewed and reviewed:
+            indices = without_bits(indices, reviewed)
         return len(indices), [int(i) for i in indices[offset:offset + limit]]
 
-    def _all_classes(self, job_id, classes, below, sort, offset, limit
-                     ) -> tuple[int, list[int]]:
-        key = rank_key(job_id)
-        order = ConfidenceOrder(self.redis, key, classes, below)
+    def _ordered(self, order: ConfidenceOrder, key: str, sort: str, offset: int, limit: int
+                 ) -> tuple[int, list[int]]:
         total = order.total()
         if sort == "path":
-            every = sorted(int(m) for r in range(classes)
-                           for m in self.redis.zrangebyscore(key, *class_scores(r, below)))
+            every = sorted(int(m) for r in order.ranks
+                           for m in self.redis.zrangebyscore(key, step_score(r, 0),
+                                                             step_score(r, order.top)))
             return total, every[offset:offset + limit]
         if sort == "confidence":
             return total, [int(m) for m in order.page(offset, limit)]
         start = max(0, total - offset - limit)
         rows = order.page(start, total - offset - start) if offset < total else []
         return total, [int(m) for m in reversed(rows)]
-
-    def _one_class(self, job_id, rank, below, sort, offset, limit) -> tuple[int, list[int]]:
-        key = rank_key(job_id)
-        low, high = class_scores(rank, below)
-        total = int(self.redis.zcount(key, low, high))
-        if sort == "path":
-            return total, sorted(int(m) for m in self.redis.zrangebyscore(key, low, high)
-                                 )[offset:offset + limit]
-        if sort == "confidence":
-            members = self.redis.zrangebyscore(key, low, high, start=offset, num=limit)
-        else:
-            members = self.redis.zrevrangebyscore(key, high, low, start=offset, num=limit)
-        return total, [int(m) for m in members]

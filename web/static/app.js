@@ -119,6 +119,7 @@ function openJob(id) {
   $("dl-jsonl").href = `${base}/results.jsonl`;
   $("dl-ls").href = `${base}/labelstudio.json`;
   $("dl-ls-config").href = `${base}/labelstudio-config.xml`;
+  $("dl-reviewed").href = `${base}/reviewed.csv`;
   $("duplicates").replaceChildren();
   $("duplicates-summary").textContent = "";
   clearInterval(state.polling);
@@ -144,6 +145,7 @@ async function poll() {
   if (job.images_per_second) text += ` · ${job.images_per_second} images/s`;
   if (job.state !== "done" && !job.workers) text += " · waiting for a worker";
   $("progress-text").textContent = text;
+  showCounts(job);
   if (done !== state.lastDone) {
     state.lastDone = done;
     loadItems(true);
@@ -156,6 +158,7 @@ function itemQuery(offset) {
   if ($("label-filter").value) params.set("label", $("label-filter").value);
   params.set("below", $("review-threshold").value);
   if (!$("review-only").checked) params.delete("below");
+  if ($("unreviewed-only").checked) params.set("unreviewed", "true");
   return params;
 }
 
@@ -171,6 +174,7 @@ async function loadItems(reset) {
   if (load !== state.loads) return;
   $("review-count").textContent = review.needs_review;
   fillLabelFilter(page.labels);
+  review.classes = page.classes;
   const grid = $("grid");
   if (reset) { grid.replaceChildren(); state.items.clear(); }
   for (const item of page.items) grid.append(tile(item));
@@ -225,6 +229,7 @@ function tile(item) {
   confidence.textContent = item.confidence == null ? "" : item.confidence.toFixed(2);
   caption.append(label, confidence);
   li.append(img, name, caption);
+  markTile(li, item);
   li.addEventListener("click", () => showDetail(item));
   li.addEventListener("keydown", (e) => { if (e.key === "Enter") showDetail(item); });
   return li;
@@ -257,7 +262,8 @@ function showDetail(item) {
     row.insertCell().textContent = p < 0.001 ? "< 0.1 %" : `${(p * 100).toFixed(1)} %`;
   }
   $("detail-model").textContent = item.model ? `model ${item.model}` : "";
-  $("detail").showModal();
+  showChoices(item);
+  if (!$("detail").open) $("detail").showModal();
 }
 
 // Groups of near-identical images, from the signatures the workers kept while labelling.
@@ -316,7 +322,8 @@ function wire() {
   $("folder").addEventListener("change", showChosen);
   $("upload").addEventListener("click", upload);
   $("job-picker").addEventListener("change", (e) => openJob(e.target.value));
-  for (const id of ["label-filter", "sort", "review-only"]) {
+  wireReview();
+  for (const id of ["label-filter", "sort", "review-only", "unreviewed-only"]) {
     $(id).addEventListener("change", () => loadItems(true));
   }
   $("review-threshold").addEventListener("input", () => {
