@@ -9,10 +9,13 @@ The core (this folder) in three groups over a base of settings, errors, duration
 metrics (numpy arithmetic); orchestration and modelling use the runtime path, never the
 other way round:
 - the runtime path: scan, imaging (decode), protocol (the task message), engine, serving,
-  bundle, store/ (every Redis key), processes, results_io (the results files);
+  bundle, store/ (every Redis key), processes, results_io (the results files), signature
+  (each image's near-duplicate signature);
 - orchestration: submit, waiting, local_workers, redis_server, broker, context, doctor,
   fleet_metrics;
-- offline modelling: datasets, splits, evaluation, report_plots, manifest, labelstudio.
+- offline modelling and review: datasets, splits, evaluation, report_plots, manifest,
+  labelstudio, duplicates and job_duplicates (near-duplicate groups), job_reviews (people's
+  reviews as a manifest).
 """
 
 from pathlib import Path as _Path

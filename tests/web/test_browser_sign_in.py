@@ -92,9 +92,18 @@ def test_a_reviewer_corrects_five_with_the_keyboard_and_accepts_the_rest_above_a
         page.wait_for_function("p => document.querySelector('#detail-path').textContent !== p",
                                arg=path)
         corrected[path] = "airplane" if key == "1" else "automobile"
+    # Enter accepts the model's label of the sixth.
+    accepted = page.inner_text("#detail-path")
+    page.keyboard.press("Enter")
+    page.wait_for_function("p => document.querySelector('#detail-path').textContent !== p",
+                           arg=accepted)
     page.keyboard.press("Escape")
-    page.wait_for_selector("#review-state:has-text('5 reviewed · 5 corrected')")
+    page.wait_for_selector("#review-state:has-text('6 reviewed · 5 corrected')")
     assert page.locator("#grid .tile.corrected").count() == 5
+    assert page.locator("#grid .tile.reviewed").count() == 6
+    page.check("#unreviewed-only")
+    page.wait_for_function("() => document.querySelectorAll('#grid .tile').length === 34")
+    page.uncheck("#unreviewed-only")
 
     # Accept every label at 0.9 or above: the count first, then the action.
     page.fill("#accept-above", "0.9")
@@ -102,17 +111,18 @@ def test_a_reviewer_corrects_five_with_the_keyboard_and_accepts_the_rest_above_a
     page.wait_for_selector("#accept-confirm:visible")
     expected = int(page.inner_text("#accept-text").split(" ")[0])
     page.click("#accept-go")
-    page.wait_for_selector(f"#review-state:has-text('{5 + expected} reviewed')")
+    page.wait_for_selector(f"#review-state:has-text('{6 + expected} reviewed')")
 
     job = page.inner_text("#job-id")
     status, raw = http(f"{team_server.url}/api/jobs/{job}/reviewed.csv",
                        headers={"Authorization": f"Bearer {TOKEN}"})
     rows = list(csv.DictReader(io.StringIO(raw.decode())))
-    assert status == 200 and len(rows) == 5 + expected
+    assert status == 200 and len(rows) == 6 + expected
     by_path = {row["path"].split("/uploads/", 1)[1].split("/", 1)[1]: row for row in rows}
     assert {p: r["label"] for p, r in by_path.items() if r["source"] == "corrected"} == corrected
+    assert by_path[accepted]["source"] == "accepted"
     assert {r["reviewer"] for r in rows} == {"alice"}
     status, raw = http(f"{team_server.url}/api/jobs/{job}",
                        headers={"Authorization": f"Bearer {TOKEN}"})
     progress = json.loads(raw)
-    assert (progress["reviewed"], progress["corrected"]) == (5 + expected, 5)
+    assert (progress["reviewed"], progress["corrected"]) == (6 + expected, 5)

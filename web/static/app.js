@@ -174,7 +174,7 @@ async function loadItems(reset) {
   if (load !== state.loads) return;
   $("review-count").textContent = review.needs_review;
   fillLabelFilter(page.labels);
-  review.classes = page.classes;
+  reviewing.classes = page.classes;
   const grid = $("grid");
   if (reset) { grid.replaceChildren(); state.items.clear(); }
   for (const item of page.items) grid.append(tile(item));

@@ -4,7 +4,7 @@
 // (counted before it happens) and the "not yet reviewed" filter.
 "use strict";
 
-const review = { classes: [], current: null };
+const reviewing = { classes: [], current: null };
 
 function reviewUrl(path) {
   return `/api/jobs/${encodeURIComponent(state.job)}/${path}`;
@@ -29,11 +29,11 @@ function markTile(li, item) {
 }
 
 function showChoices(item) {
-  review.current = item;
+  reviewing.current = item;
   const box = $("detail-classes");
   box.replaceChildren();
   box.hidden = Boolean(item.error);
-  review.classes.forEach((name, n) => {
+  reviewing.classes.forEach((name, n) => {
     const choice = document.createElement("button");
     choice.type = "button";
     choice.className = "choice" + (name === (item.review?.label ?? item.label) ? " current" : "");
@@ -59,17 +59,17 @@ async function decide(item, label) {
 
 function step(delta) {
   const tiles = [...$("grid").children];
-  const at = tiles.findIndex((t) => t.dataset.path === review.current?.path);
+  const at = tiles.findIndex((t) => t.dataset.path === reviewing.current?.path);
   const next = tiles[at + delta];
   if (next) showDetail(state.items.get(next.dataset.path));
   else $("detail").close();
 }
 
 function onDetailKey(event) {
-  const item = review.current;
+  const item = reviewing.current;
   if (!$("detail").open || !item || event.target.tagName === "INPUT") return;
   if (/^[0-9]$/.test(event.key) && !item.error) {
-    const name = review.classes[(Number(event.key) + 9) % 10];
+    const name = reviewing.classes[(Number(event.key) + 9) % 10];
     if (name) decide(item, name);
   } else if (event.key === "Enter" && !item.error) {
     decide(item, item.review?.label ?? item.label);
