@@ -1,6 +1,7 @@
 """A job of a million images (hard links of a folder, labelled by local workers on a Redis of
 its own), then what a user of such a job waits for: a page of the web page's grid in every
-sort and filter, `labeler results -o`, `submit --resume`, and the Redis memory it all takes."""
+sort and filter (with reviews present), `labeler results -o`, `labeler duplicates -o`,
+`submit --resume`, and the Redis memory it all takes."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def bench_million(settings: Settings, folder: Path, bundle: ModelBundle, copies:
             "labelling_seconds": round(labelling, 1),
             "images_per_second": round(final.total / labelling, 1),
             "redis_bytes_per_image": round(used / final.total, 1),
+            "reviews": _review(ctx.store, job.job_id, bundle.classes, final.total),
             "pages": _time_pages(env, job.job_id, bundle.classes, final.done, requests),
             "results": _time_results(env, job.job_id, home / "results.csv"),
             "duplicates": _time_duplicates(env, job.job_id, home / "duplicates.csv"),
@@ -61,6 +63,22 @@ def bench_million(settings: Settings, folder: Path, bundle: ModelBundle, copies:
 
 def _labeler(*args: str) -> list[str]:
     return [sys.executable, "-P", "-m", "labeler.cli.main", *args]
+
+
+def _review(store, job_id: str, classes: tuple[str, ...], total: int) -> dict:
+    """What reviewers leave in a job: 1,000 corrections by hand, then every label at 0.95 or
+    above accepted in one action; the pages are timed with them present."""
+    rng = random.Random(1)
+    corrections = {i: classes[rng.randrange(len(classes))]
+                   for i in rng.sample(range(total), min(1000, total))}
+    clock = time.perf_counter()
+    for start in range(0, len(corrections), 50):  # as the page sends them, a few at a time
+        store.review_items(job_id, dict(list(corrections.items())[start:start + 50]), "bench")
+    corrected = time.perf_counter() - clock
+    clock = time.perf_counter()
+    accepted = store.accept_above(job_id, 0.95, "bench")
+    return {"corrected": len(corrections), "correct_seconds": round(corrected, 2),
+            "accepted": accepted, "accept_seconds": round(time.perf_counter() - clock, 1)}
 
 
 def _time_pages(env: dict, job_id: str, classes: tuple[str, ...], done: int,
@@ -81,7 +99,11 @@ def _time_pages(env: dict, job_id: str, classes: tuple[str, ...], done: int,
                    "label by path": f"&label={classes[0]}",
                    "label by confidence": f"&label={classes[0]}&sort=confidence",
                    "below 0.6 by confidence": "&below=0.6&sort=confidence",
-                   "failed": "&label=failed"}
+                   "failed": "&label=failed",
+                   "not reviewed by path": "&unreviewed=true",
+                   "not reviewed by confidence": "&unreviewed=true&sort=-confidence",
+                   "label, not reviewed": f"&label={classes[0]}&unreviewed=true"
+                                          "&sort=confidence"}
         timings = {}
         for name, query in queries.items():
             seconds = []

@@ -104,11 +104,14 @@ def job_tasks(store: JobStore, job_id: str, address: ImageAddress, label: str | 
     """Label Studio tasks for the finished items of a job (those `item_matches` keeps), in
     index order, read a block at a time. Failed images come in without a prediction but with
     their error, so nobody forgets to look at them. `data.folder` and `data.path` name the
-    file, for `reviewed_labels`."""
+    file, for `reviewed_labels`. An item reviewed on labeler's page comes with its review as
+    an annotation, and `data.reviewed_by` names who made it (Label Studio's own users are
+    others)."""
     folder = store.require(job_id).record.get("root", "")
     _classes, models = store.tables(job_id)
     index = -1
     for block in store.stored_blocks(job_id):
+        reviews = store.reviews_of(job_id, list(range(index + 1, index + 1 + len(block))))
         for path, stored, error in block:
             index += 1
             if stored is None and error is None:
@@ -123,10 +126,15 @@ def job_tasks(store: JobStore, job_id: str, address: ImageAddress, label: str | 
             else:
                 # The label also in the data: Label Studio's JSON export names predictions by
                 # id only, and it is a column to sort and filter by in its data manager.
-                yield {"data": {**data, "predicted_label": result.label,
-                                "confidence": result.confidence},
-                       "predictions": [prediction(result.label, result.confidence,
-                                                  result.model)]}
+                task = {"data": {**data, "predicted_label": result.label,
+                                 "confidence": result.confidence},
+                        "predictions": [prediction(result.label, result.confidence,
+                                                   result.model)]}
+                if review := reviews.get(index):
+                    task["data"].update(reviewed_by=review.by, review=review.source)
+                    task["annotations"] = [{"result": prediction(review.label, 1.0, "")[
+                        "result"], "ground_truth": False}]
+                yield task
 
 
 def prediction(label: str, score: float, model_version: str) -> dict:

@@ -21,8 +21,7 @@ from labeler.bundle import load_bundle
 from labeler.settings import DEFAULT_BUNDLE
 from tests.conftest import _free_port, cifar_test_images, cli_env, run_cli
 from tests.integration import label_studio
-from tests.web.conftest import start_server, stop_server
-from tests.web.test_browser import CHROMIUM_ARGS, chromium_path
+from tests.web.conftest import CHROMIUM_ARGS, chromium_path, http, start_server, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.train]  # the loop ends by fine-tuning
 
@@ -134,6 +133,12 @@ def test_without_the_option_no_origin_may_read_the_images(labeler_web, job, stud
 
 
 def test_reviewed_labels_train_a_new_bundle(workspace, studio, labeler_web, job, tmp_path):
+    # Two images reviewed on labeler's page first travel as annotations, with their reviewer.
+    classes = load_bundle(DEFAULT_BUNDLE).classes
+    status, _ = http(f"{labeler_web.url}/api/jobs/{job}/reviews",
+                     json.dumps({"labels": {"0": classes[0], "1": classes[1]}}).encode(),
+                     {"X-Labeler": "1", "Content-Type": "application/json"})
+    assert status == 200
     tasks = json.loads(_results(labeler_web, job, tmp_path / "tasks.json", "--format",
                                 "labelstudio", "--images",
                                 f"local-files:{workspace / 'documents'}").read_text())
@@ -142,7 +147,10 @@ def test_reviewed_labels_train_a_new_bundle(workspace, studio, labeler_web, job,
     project = studio.create_project("labeler review loop", config)
     studio.add_local_storage(project, workspace / "documents" / "photos")
     studio.import_tasks(project, tasks)
-    classes = load_bundle(DEFAULT_BUNDLE).classes
+    imported = {t["data"]["path"]: t for t in studio.tasks(project)}
+    pre_reviewed = [t for t in imported.values() if t["data"].get("reviewed_by") == "local"]
+    assert len(pre_reviewed) == 2
+    assert all(t["total_annotations"] == 1 for t in pre_reviewed)
 
     # People accept 180 predictions as they are and correct 20 to another class.
     stored = studio.tasks(project)
