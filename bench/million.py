@@ -93,7 +93,7 @@ def _time_pages(env: dict, job_id: str, classes: tuple[str, ...], done: int,
     base = f"http://127.0.0.1:{port}/api/jobs/{job_id}/items?limit=50"
     rng = random.Random(0)
     try:
-        _wait_up(f"http://127.0.0.1:{port}/api/health")
+        wait_up(f"http://127.0.0.1:{port}/api/health")
         queries = {"path": "", "confidence": "&sort=confidence",
                    "-confidence": "&sort=-confidence",
                    "label by path": f"&label={classes[0]}",
@@ -122,7 +122,7 @@ def _time_pages(env: dict, job_id: str, classes: tuple[str, ...], done: int,
         server.wait()
 
 
-def _wait_up(url: str, timeout: float = 60) -> None:
+def wait_up(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

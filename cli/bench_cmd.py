@@ -334,3 +334,29 @@ def bench_duplicates_cmd(folder, limit, copies, million, model) -> None:
     bundle = load_bundle(model or ctx.settings.model)
     click.echo(json.dumps(bench_duplicates(ctx.settings, folder, bundle, limit=limit,
                                            copies=copies, million=million), indent=2))
+
+
+@bench.command("latency")
+@FOLDER_ARGUMENT
+@click.option("--seconds", type=click.FloatRange(1, 120), default=5, show_default=True,
+              help="How long each number of clients sends requests, per image size.")
+@click.option("--clients", default="1,8,32", show_default=True,
+              help="Numbers of concurrent clients, comma-separated.")
+@click.option("--batch-images", type=click.IntRange(10), default=2000, show_default=True,
+              help="Images of FOLDER in the batch job timed for comparison.")
+@MODEL_OPTION
+def bench_latency_cmd(folder, seconds, clients, batch_images, model) -> None:
+    """Real-time labelling (POST /api/label on a labeler serve of its own, loopback only):
+    latency percentiles, images/s and errors with 1 to 32 clients, against the batch path,
+    and one client's latency while a batch job of FOLDER runs alongside."""
+    from labeler.bench.latency_bench import bench_latency
+
+    try:
+        counts = tuple(int(c) for c in clients.split(","))
+    except ValueError:
+        raise click.BadParameter("use whole numbers separated by commas, such as 1,8,32",
+                                 param_hint="--clients") from None
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    click.echo(json.dumps(bench_latency(ctx.settings, folder, bundle, seconds=seconds,
+                                        clients=counts, batch_images=batch_images), indent=2))

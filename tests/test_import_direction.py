@@ -89,7 +89,7 @@ def test_the_check_sees_an_import_against_the_direction(tmp_path):
 CORE_GROUPS = {
     "base": {"settings", "errors", "durations", "metrics"},
     "runtime": {"scan", "imaging", "protocol", "engine", "serving", "bundle", "store",
-                "processes", "results_io", "signature"},
+                "processes", "results_io", "signature", "label_results"},
     "orchestration": {"submit", "waiting", "local_workers", "redis_server", "broker",
                       "context", "doctor", "fleet_metrics"},
     "modelling": {"datasets", "splits", "evaluation", "report_plots", "manifest",

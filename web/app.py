@@ -41,6 +41,8 @@ from labeler.store import JobState
 from labeler.web.auth import AuthConfig, refusal
 from labeler.web.login_routes import add_login_routes
 from labeler.web.queries import SORTS, ItemQuery, select_items
+from labeler.web.realtime import RealtimeLabeller
+from labeler.web.realtime_routes import add_realtime_routes
 from labeler.web.review_routes import add_review_routes
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 
@@ -90,6 +92,7 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
 
     add_login_routes(app, config.auth)
     add_review_routes(app, ctx.store)
+    add_realtime_routes(app, lambda: api.realtime)
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):
@@ -148,6 +151,10 @@ class JobsApi:
     @cached_property
     def bundle(self) -> ModelBundle:
         return load_bundle(self.ctx.settings.model)
+
+    @cached_property
+    def realtime(self) -> RealtimeLabeller:
+        return RealtimeLabeller(self.bundle, top_k=self.config.top_k)
 
     def health(self) -> dict:
         workers = self.ctx.fleet.workers()

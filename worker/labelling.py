@@ -19,6 +19,7 @@ import numpy as np
 
 from labeler.errors import DecodeError
 from labeler.imaging import decode_image
+from labeler.label_results import label_results
 from labeler.protocol import LabelResult
 from labeler.signature import signatures
 
@@ -153,49 +154,12 @@ def label_chunk(
     return outcome
 
 
-def significant(p: float) -> float:
-    """A probability to 7 significant digits: what float32 holds, so a tiny probability stays
-    distinct from its neighbours (never a rounded 0 tie) and none below 1 becomes 1."""
-    return float(f"{float(p):.7g}")
-
-
-# At or above this, a float32 times the power of ten that leaves it 7 digits before the point
-# (at most 10**10) is exact in float64, so rounding it there rounds as formatting does.
-_EXACT_ABOVE = 1e-4
-
-
-def significant_all(values: np.ndarray) -> list[float]:
-    """`significant` of each of the float32 `values`, in numpy: formatting and parsing each
-    probability cost more than the rest of a result. Scaled by a power of ten that leaves
-    7 digits before the point, rounded half to even and scaled back (each step exact or
-    correctly rounded); values too small for that go through `significant`."""
-    x = values.astype(np.float64).ravel()
-    plain = x >= _EXACT_ABOVE
-    shift = 6 - np.floor(np.log10(np.where(plain, x, 1.0))).astype(np.int64)
-    power = 10.0 ** shift
-    rounded = np.where(plain, np.rint(x * power) / power, x).tolist()
-    for i in np.flatnonzero(~plain).tolist():
-        rounded[i] = significant(rounded[i])
-    return rounded
-
-
 def _infer(indices, pixels, run, classes, model_id, top_k, outcome: ChunkOutcome) -> None:
     started = time.perf_counter()
     batch = np.stack(pixels)
     probs = run(batch)
     outcome.infer_seconds += time.perf_counter() - started
-    # From the pixels in hand: near-duplicate search needs no second decode.
-    signed = signatures(batch)
     outcome.batch_sizes.append(len(indices))
-    k = max(1, min(top_k, probs.shape[1]))
-    order = np.argsort(-probs, axis=1)[:, :k]
-    ranked = np.take_along_axis(probs, order, axis=1)
-    second = ranked[:, 1] if k > 1 else np.sort(probs, axis=1)[:, -2]
-    margins = significant_all(ranked[:, 0] - second)
-    # Plain lists: indexing numpy arrays one element at a time cost more than the rest.
-    labels = np.asarray(classes, dtype=object)[order].tolist()
-    confidences = significant_all(ranked)
-    for row, index in enumerate(indices):
-        top = tuple(zip(labels[row], confidences[row * k:row * k + k], strict=True))
-        outcome.results[index] = LabelResult(top[0][0], top[0][1], margins[row], top, model_id,
-                                             signed[row].tobytes())
+    # Signatures from the pixels in hand: near-duplicate search needs no second decode.
+    results = label_results(probs, classes, model_id, top_k, signatures(batch))
+    outcome.results.update(zip(indices, results, strict=True))

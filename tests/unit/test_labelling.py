@@ -3,7 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from labeler.worker.labelling import DecodePool, label_chunk, significant, significant_all
+from labeler.label_results import significant, significant_all
+from labeler.worker.labelling import DecodePool, label_chunk
 from tests.conftest import write_image
 
 CLASSES = ("a", "b", "c")

@@ -75,6 +75,7 @@ def test_without_a_session_every_job_route_answers_401_and_the_page_sends_to_log
             assert response.status == 401, (method, path)
             assert response.getheader("WWW-Authenticate", "").startswith("Bearer")
         assert _request(token_server, "GET", path, _bearer()).status == 200, path
+    assert _request(token_server, "POST", "/api/label", HEADERS).status == 401
     page = _request(token_server, "GET", "/")
     assert (page.status, page.getheader("Location")) == (303, "/login")
     assert _request(token_server, "GET", "/login").status == 200
