@@ -249,6 +249,11 @@ def _model_label(task: dict, annotation: dict | None) -> str | None:
     return task.get("data", {}).get("predicted_label")
 
 
+def choice_of(annotation_or_prediction: dict) -> str | None:
+    """The class an annotation (or prediction) in labeler's labelling config chose."""
+    return _choice(annotation_or_prediction)
+
+
 def _choice(annotation_or_prediction: dict) -> str | None:
     for region in annotation_or_prediction.get("result") or []:
         if region.get("from_name") == FROM_NAME and region.get("type") == "choices":

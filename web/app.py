@@ -40,6 +40,7 @@ from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
 from labeler.store import JobState
 from labeler.web.auth import AuthConfig, refusal
 from labeler.web.login_routes import add_login_routes
+from labeler.web.ml_backend import ImageUnavailable, MlBackend, add_ml_backend_routes
 from labeler.web.queries import SORTS, ItemQuery, select_items
 from labeler.web.realtime import RealtimeLabeller
 from labeler.web.realtime_routes import add_realtime_routes
@@ -79,7 +80,9 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
 
     @app.middleware("http")
     async def require_header_for_changes(request: Request, call_next):
-        if request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in request.headers:
+        # /ml/ is Label Studio's, which cannot send the header; its routes take JSON only.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in \
+                request.headers and not request.url.path.startswith("/ml/"):
             return JSONResponse({"detail": f"missing {CSRF_HEADER} header"}, status_code=403)
         return await call_next(request)
 
@@ -93,6 +96,7 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
     add_login_routes(app, config.auth)
     add_review_routes(app, ctx.store)
     add_realtime_routes(app, lambda: api.realtime)
+    add_ml_backend_routes(app, MlBackend(ctx.store, lambda: api.realtime, api.task_file))
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):
@@ -266,6 +270,13 @@ class JobsApi:
         self._job(job_id)
         classes, _models = self.ctx.store.tables(job_id)
         return labelstudio.labelling_config(classes or self.bundle.classes)
+
+    def task_file(self, job_id: str, path: str) -> Path:
+        """A job's file for a Label Studio task, under the same rules as the page's images."""
+        try:
+            return self._item_file(job_id, None, path)
+        except (HTTPException, LabelerError) as exc:
+            raise ImageUnavailable(str(exc)) from None
 
     def _job(self, job_id: str):
         return self.ctx.store.require(job_id)

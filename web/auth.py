@@ -15,6 +15,7 @@ next try is heard (1 s, 2 s, ... 60 s); a try inside the wait is answered 429.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import ipaddress
 import secrets
@@ -79,7 +80,15 @@ def is_loopback_address(address: str) -> bool:
 
 
 def _bearer(request: Request) -> str | None:
+    """The token of `Authorization: Bearer TOKEN`, or the password of Basic (what Label
+    Studio's ML backend connection sends)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            value = base64.b64decode(value.strip()).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return value or None
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 

@@ -78,7 +78,10 @@ def _start(data_dir: Path, document_root: Path, program: Path) -> LabelStudio:
     port = _free_port()
     env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
-           "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false"}
+           "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false",
+           # labeler, its ML backend, listens on loopback next to it: Label Studio refuses
+           # private and loopback addresses for ML backends unless told.
+           "USE_DEFAULT_BANNED_SUBNETS": "false"}
     log = data_dir / "label-studio.log"
     with open(log, "w") as out:
         process = subprocess.Popen(

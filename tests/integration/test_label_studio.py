@@ -188,3 +188,42 @@ def test_reviewed_labels_train_a_new_bundle(workspace, studio, labeler_web, job,
     record = new.metadata["training"]
     assert record["data"] == str(manifest.resolve()) and record["images"] > 0
     assert record["fine_tuned_from"]["model_version"] == old.model_id("fp32")
+
+
+def test_a_project_connected_to_labeler_gets_predictions_and_sends_annotations_back(
+    workspace, studio, labeler_web, job, tmp_path
+):
+    config = _results(labeler_web, job, tmp_path / "config.xml",
+                      "--format", "labelstudio-config").read_text()
+    project = studio.create_project("labeler as the ML backend", config)
+    studio.add_local_storage(project, workspace / "documents" / "photos")
+    photos = workspace / "documents" / "photos"
+    never_exported = sorted(photos.rglob("*.jpg"))[0].relative_to(workspace / "documents")
+    exported = json.loads(_results(labeler_web, job, tmp_path / "tasks.json", "--format",
+                                   "labelstudio", "--images",
+                                   f"local-files:{workspace / 'documents'}").read_text())[1]
+    exported.pop("predictions")
+    studio.import_tasks(project, [{"data": {"image": f"/data/local-files/?d={never_exported}"}},
+                                  exported])
+    studio.call("POST", "/api/ml", {"project": project, "url": f"{labeler_web.url}/ml",
+                                    "title": "labeler"})
+
+    studio.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}",
+                {"selectedItems": {"all": True, "excluded": []}})
+    tasks = studio.tasks(project)
+    shipped = load_bundle(DEFAULT_BUNDLE)
+    for task in tasks:
+        [predicted] = task["predictions"]
+        assert predicted["model_version"].startswith(shipped.name) and predicted["score"] > 0
+        assert predicted["result"][0]["value"]["choices"][0] in shipped.classes
+
+    # Annotating the task labeler exported stores a review in its job, by that annotator.
+    task = next(t for t in tasks if t["data"].get("job") == job)
+    other = next(c for c in shipped.classes if c != task["data"]["predicted_label"])
+    studio.annotate(task["id"], other)
+    status, raw = http(f"{labeler_web.url}/api/jobs/{job}/reviewed.csv")
+    rows = list(csv.DictReader(raw.decode().splitlines()))
+    mine = [r for r in rows if r["path"].endswith(task["data"]["path"])]
+    assert status == 200 and len(mine) == 1
+    assert (mine[0]["label"], mine[0]["source"]) == (other, "corrected")
+    assert mine[0]["reviewer"].startswith("label-studio:")
