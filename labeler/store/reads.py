@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labeler.protocol import Item
 from labeler.signature import BYTES as SIGNATURE_BYTES
@@ -19,6 +18,9 @@ from labeler.store.keys import (
     signatures_key,
 )
 from labeler.store.result_text import decode_result
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BLOCK = 10_000  # items per round trip when a whole job is read or written
 
@@ -63,6 +65,8 @@ class ItemReads:
     def signature_rows(self, job_id: str, total: int) -> np.ndarray:
         """The (total, 8) uint8 signatures of the job's items by index, read in blocks; a row
         of zeros for an item without one."""
+        import numpy as np  # not for `labeler status`, which reads this module too
+
         rows = np.zeros((total, SIGNATURE_BYTES), dtype=np.uint8)
         flat = rows.reshape(-1)
         step = BLOCK * 64 * SIGNATURE_BYTES
