@@ -344,19 +344,27 @@ def bench_duplicates_cmd(folder, limit, copies, million, model) -> None:
               help="Numbers of concurrent clients, comma-separated.")
 @click.option("--batch-images", type=click.IntRange(10), default=2000, show_default=True,
               help="Images of FOLDER in the batch job timed for comparison.")
+@click.option("--waits", default="0", show_default=True,
+              help="Batching waits to compare (serve --label-wait-ms), comma-separated; the "
+              "last also serves the run alongside a batch job.")
 @MODEL_OPTION
-def bench_latency_cmd(folder, seconds, clients, batch_images, model) -> None:
+def bench_latency_cmd(folder, seconds, clients, batch_images, waits, model) -> None:
     """Real-time labelling (POST /api/label on a labeler serve of its own, loopback only):
     latency percentiles, images/s and errors with 1 to 32 clients, against the batch path,
     and one client's latency while a batch job of FOLDER runs alongside."""
     from labeler.bench.latency_bench import bench_latency
 
-    try:
-        counts = tuple(int(c) for c in clients.split(","))
-    except ValueError:
-        raise click.BadParameter("use whole numbers separated by commas, such as 1,8,32",
-                                 param_hint="--clients") from None
+    counts = _numbers(clients, int, "--clients")
     ctx = Context()
     bundle = load_bundle(model or ctx.settings.model)
-    click.echo(json.dumps(bench_latency(ctx.settings, folder, bundle, seconds=seconds,
-                                        clients=counts, batch_images=batch_images), indent=2))
+    click.echo(json.dumps(bench_latency(
+        ctx.settings, folder, bundle, seconds=seconds, clients=counts,
+        batch_images=batch_images, waits=_numbers(waits, float, "--waits")), indent=2))
+
+
+def _numbers(text: str, kind: type, option: str) -> tuple:
+    try:
+        return tuple(kind(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter("use numbers separated by commas, such as 1,8,32",
+                                 param_hint=option) from None

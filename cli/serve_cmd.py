@@ -40,8 +40,12 @@ from labeler.errors import UsageError
 @click.option("--proxy-address", "proxies", multiple=True, metavar="ADDRESS",
               help="The reverse proxy's address, trusted for --user-header and for "
               "X-Forwarded-Proto (Secure cookies behind TLS); repeat for more.")
+@click.option("--label-wait-ms", type=click.FloatRange(0, 100), default=0.5,
+              show_default=True,
+              help="How long POST /api/label waits for more images to batch with (0: none; "
+              "images that arrive while a batch runs form the next one anyway).")
 def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
-          public_url, auth, users_file, user_header, proxies) -> None:
+          public_url, auth, users_file, user_header, proxies, label_wait_ms) -> None:
     """Web page: upload images or a zip, watch them labelled, review and download."""
     from labeler.context import Context
     from labeler.imaging import MAX_FILE_BYTES
@@ -61,7 +65,8 @@ def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
                        allowed_hosts=allowed_hosts(host, public_host),
                        spawn_workers=not no_spawn, top_k=top_k,
                        cors_origins=cors_origins, public_url=public_url,
-                       auth=sign_in(ctx.settings, auth, users_file, user_header, proxies))
+                       auth=sign_in(ctx.settings, auth, users_file, user_header, proxies),
+                       label_wait_ms=label_wait_ms)
     check_port_free(host, port)
     shown = f"[{host}]" if ":" in host else host
     base = public_url or f"http://{shown}:{port}"

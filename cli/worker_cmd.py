@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -41,8 +42,12 @@ from labeler.local_workers import default_concurrency
               help="Serve this worker's Prometheus metrics on this port (0: off).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Address the metrics port listens on (0.0.0.0: every interface).")
+@click.option("--nice", type=click.IntRange(0, 19), default=0, show_default=True,
+              help="Lower this worker's CPU priority, as nice(1) does (the workers labeler "
+              "starts by itself use 10: the page and real-time labels on the same machine "
+              "go first).")
 def worker(model, precision, provider, concurrency, batch_size, threads, decode_threads,
-           decode_timeout, idle_exit, metrics_port, metrics_host) -> None:
+           decode_timeout, idle_exit, metrics_port, metrics_host, nice) -> None:
     """Run a Celery worker that labels chunks with the model bundle."""
     from labeler.worker.options import WorkerOptions
     from labeler.worker.runner import run_worker
@@ -59,4 +64,8 @@ def worker(model, precision, provider, concurrency, batch_size, threads, decode_
         from labeler.worker.metrics import serve_metrics
 
         serve_metrics(metrics_host, metrics_port)
+    if nice:
+        os.nice(nice)  # before the pool starts: its processes inherit it
+        if nice >= 19 and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     run_worker(options, concurrency, idle_exit)

@@ -38,7 +38,8 @@ from labeler.local_workers import WorkerSupply
 from labeler.results_io import job_result_text
 from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
 from labeler.store import JobState
-from labeler.web.auth import AuthConfig, refusal
+from labeler.web.auth import AuthConfig
+from labeler.web.gate import Gate
 from labeler.web.login_routes import add_login_routes
 from labeler.web.ml_backend import ImageUnavailable, MlBackend, add_ml_backend_routes
 from labeler.web.queries import SORTS, ItemQuery, select_items
@@ -48,7 +49,6 @@ from labeler.web.review_routes import add_review_routes
 from labeler.web.uploads import UploadLimits, UploadRefused, save_uploads, uploads_root
 
 STATIC = Path(__file__).resolve().parent / "static"
-CSRF_HEADER = "x-labeler"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
@@ -65,6 +65,8 @@ class WebConfig:
     public_url: str | None = None
     # Sign-in (web/auth.py); None: none, for a server on loopback only.
     auth: AuthConfig | None = None
+    # How long POST /api/label's batching loop waits for more images to join a batch.
+    label_wait_ms: float = 0.5
 
 
 def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> FastAPI:
@@ -78,21 +80,8 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
                            allow_methods=["GET", "HEAD"], allow_credentials=False)
     api = JobsApi(ctx, config)
 
-    @app.middleware("http")
-    async def require_header_for_changes(request: Request, call_next):
-        # /ml/ is Label Studio's, which cannot send the header; its routes take JSON only.
-        if request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in \
-                request.headers and not request.url.path.startswith("/ml/"):
-            return JSONResponse({"detail": f"missing {CSRF_HEADER} header"}, status_code=403)
-        return await call_next(request)
-
-    if config.auth is not None:
-        auth = config.auth
-
-        @app.middleware("http")  # added last, so it runs first
-        async def require_sign_in(request: Request, call_next):
-            return refusal(auth, request) or await call_next(request)
-
+    # Added last, so it runs first: sign-in, then the change header.
+    app.add_middleware(Gate, auth=config.auth)
     add_login_routes(app, config.auth)
     add_review_routes(app, ctx.store)
     add_realtime_routes(app, lambda: api.realtime)
@@ -158,7 +147,8 @@ class JobsApi:
 
     @cached_property
     def realtime(self) -> RealtimeLabeller:
-        return RealtimeLabeller(self.bundle, top_k=self.config.top_k)
+        return RealtimeLabeller(self.bundle, top_k=self.config.top_k,
+                                max_wait=self.config.label_wait_ms / 1000)
 
     def health(self) -> dict:
         workers = self.ctx.fleet.workers()

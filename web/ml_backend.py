@@ -21,7 +21,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from labeler import labelstudio
-from labeler.errors import DecodeError
 from labeler.imaging import MAX_FILE_BYTES
 from labeler.store import JobStore
 from labeler.web.realtime import RealtimeBusy, RealtimeLabeller
@@ -66,14 +65,14 @@ class MlBackend:
         except OSError as exc:
             raise ImageUnavailable(f"cannot fetch {url}: {exc}") from None
 
-    def pixels(self, project: str, tasks: list[dict]) -> list:
-        """Each task's decoded image, or None where there is none to label."""
-        labeller, found = self.labeller(), []
+    def images(self, project: str, tasks: list[dict]) -> list[bytes]:
+        """Each task's image file, or b"" where there is none to label."""
+        found = []
         for task in tasks:
             try:
-                found.append(labeller.decode(self.image(project, task)))
-            except (ImageUnavailable, DecodeError, OSError):
-                found.append(None)
+                found.append(self.image(project, task))
+            except (ImageUnavailable, OSError):
+                found.append(b"")
         return found
 
     def review(self, event: dict) -> int:
@@ -114,22 +113,16 @@ def add_ml_backend_routes(app: FastAPI, backend: MlBackend) -> None:
             return body
         tasks = [t for t in body.get("tasks") or [] if isinstance(t, dict)]
         project = str(body.get("project", ""))
-        pixels = await run_in_threadpool(backend.pixels, project, tasks)
-        labeller = backend.labeller()
+        images = await run_in_threadpool(backend.images, project, tasks)
         try:
-            results = await labeller.label([p for p in pixels if p is not None])
+            outcomes = await backend.labeller().label(images)
         except RealtimeBusy as exc:
             return JSONResponse({"detail": str(exc)}, status_code=429,
                                 headers={"Retry-After": str(exc.retry_after)})
-        answers, found = [], iter(results)
-        for p in pixels:
-            if p is None:
-                answers.append({"result": [], "score": 0.0})
-                continue
-            result = next(found)
-            answers.append(labelstudio.prediction(result["label"], result["confidence"],
-                                                  result["model"]))
-        return JSONResponse({"results": answers})
+        # A task without an image (or a bad one) gets an empty prediction: one per task.
+        return JSONResponse({"results": [
+            labelstudio.prediction(o["label"], o["confidence"], o["model"])
+            if isinstance(o, dict) else {"result": [], "score": 0.0} for o in outcomes]})
 
     @app.post("/ml/webhook", summary="Label Studio ML backend: annotation events")
     async def webhook(request: Request) -> Response:

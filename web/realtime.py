@@ -1,8 +1,8 @@
 """Labels in real time: one ONNX Runtime session inside `labeler serve`, fed by a batching loop.
 
-A request's images are decoded in the server's thread pool as they arrive; the decoded pixels
-join a queue that one inference thread drains: it takes what is waiting, waits at most
-`max_wait` for more (up to `max_batch`), runs the batch and hands each request its results.
+A request's images join a queue that one labelling thread drains: it takes what is waiting,
+waits at most `max_wait` for more (up to `max_batch`), decodes them, runs the batch and hands
+each request its results. Decoding there, not in the request, keeps the event loop for HTTP.
 One client alone pays at most `max_wait`; many clients share batches. When more images wait
 than `max_pending`, a request is refused at once (RealtimeBusy, answered 429 with
 Retry-After) instead of joining a queue that only grows. The model is loaded once, on the
@@ -16,7 +16,9 @@ run (measured by `labeler bench latency`).
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +39,7 @@ class RealtimeBusy(Exception):
 
 @dataclass
 class _Waiting:
-    pixels: np.ndarray
+    data: bytes
     future: asyncio.Future
 
 
@@ -47,36 +49,39 @@ class RealtimeLabeller:
     precision: str = "auto"
     top_k: int = 5
     max_batch: int = 32
-    max_wait: float = 0.002  # seconds the loop waits for a batch to fill
+    max_wait: float = 0.0005  # seconds the loop waits for a batch to fill (serve --label-wait-ms)
     max_pending: int = 256
-    threads: int = 0  # ONNX Runtime's intra-op threads (0: its default, one per core)
+    # Batches run side by side, each on a session of one thread (one per core by default):
+    # one session of two threads ran batches faster alone, but a busy machine made its
+    # threads wait for each other (p99 x4 beside a batch job; x1.1 so).
+    runners: int = field(default_factory=lambda: os.cpu_count() or 1)
     _queue: asyncio.Queue | None = field(default=None, init=False)
-    _engine: object = field(default=None, init=False)
-    _loading: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    _slots: asyncio.Semaphore | None = field(default=None, init=False)
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False)
+    _sessions: threading.local = field(default_factory=threading.local, init=False)
+    _tasks: set = field(default_factory=set, init=False)
     pending: int = field(default=0, init=False)
     batches: list[int] = field(default_factory=list, init=False)
 
     def warm(self):
-        """The inference engine, loaded on first use (from any thread, once)."""
-        with self._loading:
-            if self._engine is None:
-                from labeler.engine import InferenceEngine
+        """This thread's inference engine, loaded on its first use."""
+        engine = getattr(self._sessions, "engine", None)
+        if engine is None:
+            from labeler.engine import InferenceEngine
 
-                self._engine = InferenceEngine(self.bundle, self.precision,
-                                               threads=self.threads)
-            return self._engine
+            engine = self._sessions.engine = InferenceEngine(self.bundle, self.precision,
+                                                             threads=1)
+        return engine
 
-    def decode(self, data: bytes) -> np.ndarray:
-        """The model input of one image (DecodeError for a bad one): run in a thread pool."""
-        return decode_image(data, self.bundle.input_size)
-
-    async def label(self, pixels: list[np.ndarray]) -> list[dict]:
-        """Results of decoded images, in order, from batches shared with other requests."""
-        if self.pending + len(pixels) > self.max_pending:
+    async def label(self, images: list[bytes]) -> list[dict | str]:
+        """Each image's result (a dict) or why it has none (a DecodeError's text), in order,
+        from batches shared with other requests."""
+        if self.pending + len(images) > self.max_pending:
             raise RealtimeBusy(retry_after=1)
         self._start()
         loop = asyncio.get_running_loop()
-        waiting = [_Waiting(p, loop.create_future()) for p in pixels]
+        waiting = [_Waiting(data, loop.create_future()) for data in images]
         self.pending += len(waiting)
         for item in waiting:
             self._queue.put_nowait(item)
@@ -86,9 +91,19 @@ class RealtimeLabeller:
             self.pending -= len(waiting)
 
     def _start(self) -> None:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            asyncio.get_running_loop().create_task(self._batches())
+        """The batching loop, on the running event loop (one per server; a test may run
+        several loops in turn)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._slots = asyncio.Semaphore(self.runners)
+            self._executor = ThreadPoolExecutor(self.runners, "labeler-realtime")
+            self._keep(loop.create_task(self._batches()))
+
+    def _keep(self, task: asyncio.Task) -> None:
+        """Hold a task until it ends (the loop keeps only weak references)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _batches(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,48 +123,51 @@ class RealtimeLabeller:
                     batch.append(await asyncio.wait_for(self._queue.get(), left))
                 except TimeoutError:
                     break
-            try:
-                results = await asyncio.to_thread(self._run, [w.pixels for w in batch])
-            except Exception as exc:  # the engine failed: every waiting request learns why
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            for item, result in zip(batch, results, strict=True):
-                if not item.future.done():
-                    item.future.set_result(result)
+            await self._slots.acquire()
+            self._keep(loop.create_task(self._finish(batch)))
 
-    def _run(self, pixels: list[np.ndarray]) -> list[dict]:
-        engine = self.warm()
-        self.batches.append(len(pixels))
-        del self.batches[:-1000]
-        probs = engine.run(np.stack(pixels))
-        return [r.as_dict() for r in label_results(probs, self.bundle.classes, engine.model_id,
-                                                   self.top_k)]
-
-
-def decode_all(labeller: RealtimeLabeller, images: list[tuple[str, bytes]]
-               ) -> tuple[list[np.ndarray], dict[int, str]]:
-    """Decoded pixels of the good images, and the reason of each bad one by position."""
-    pixels, errors = [], {}
-    for n, (_, data) in enumerate(images):
+    async def _finish(self, batch: list[_Waiting]) -> None:
+        """Run one batch on a free runner and hand each request its results."""
+        loop = asyncio.get_running_loop()
         try:
-            pixels.append(labeller.decode(data))
-        except DecodeError as exc:
-            errors[n] = str(exc)
-    return pixels, errors
+            results = await loop.run_in_executor(self._executor, self._run,
+                                                 [w.data for w in batch])
+        except Exception as exc:  # the engine failed: every waiting request learns why
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        finally:
+            self._slots.release()
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+    def _run(self, images: list[bytes]) -> list[dict | str]:
+        engine = self.warm()
+        outcomes: list[dict | str] = []
+        pixels, places = [], []
+        for data in images:
+            try:
+                pixels.append(decode_image(data, self.bundle.input_size))
+                places.append(len(outcomes))
+                outcomes.append("")
+            except DecodeError as exc:
+                outcomes.append(str(exc))
+        if pixels:
+            self.batches.append(len(pixels))
+            del self.batches[:-1000]
+            probs = engine.run(np.stack(pixels))
+            results = label_results(probs, self.bundle.classes, engine.model_id, self.top_k)
+            for place, result in zip(places, results, strict=True):
+                outcomes[place] = result.as_dict()
+        return outcomes
 
 
-def records(images: list[tuple[str, bytes]], results: list[dict], errors: dict[int, str]
-            ) -> list[dict]:
+def records(names: list[str], outcomes: list[dict | str]) -> list[dict]:
     """Each image's record, as a job's row has it: its name, the result or the error."""
-    found = iter(results)
-    rows = []
-    for n, (name, _) in enumerate(images):
-        if n in errors:
-            rows.append({"path": name, "label": None, "confidence": None, "margin": None,
-                         "top_k": None, "model": None, "error": errors[n]})
-        else:
-            rows.append({"path": name, **next(found), "error": None})
-    return rows
+    return [{"path": name, **outcome, "error": None} if isinstance(outcome, dict) else
+            {"path": name, "label": None, "confidence": None, "margin": None, "top_k": None,
+             "model": None, "error": outcome}
+            for name, outcome in zip(names, outcomes, strict=True)]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from labeler.imaging import MAX_FILE_BYTES
-from labeler.web.realtime import RealtimeBusy, RealtimeLabeller, decode_all, records
+from labeler.web.realtime import RealtimeBusy, RealtimeLabeller, records
 
 MAX_IMAGES = 16  # a request's images; more is a job (POST /api/jobs)
 
@@ -28,14 +27,11 @@ def add_realtime_routes(app: FastAPI, labeller) -> None:
         images = await _images(request)
         if isinstance(images, Response):
             return images
-        if realtime.pending + len(images) > realtime.max_pending:
-            return _busy(RealtimeBusy(retry_after=1))
-        pixels, errors = await run_in_threadpool(decode_all, realtime, images)
         try:
-            results = await realtime.label(pixels) if pixels else []
+            outcomes = await realtime.label([data for _, data in images])
         except RealtimeBusy as exc:
             return _busy(exc)
-        return JSONResponse({"results": records(images, results, errors)})
+        return JSONResponse({"results": records([name for name, _ in images], outcomes)})
 
 
 async def _images(request: Request) -> list[tuple[str, bytes]] | Response:

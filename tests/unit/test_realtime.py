@@ -1,12 +1,14 @@
 """The real-time batching loop, with a stand-in engine (pure scheduling logic): concurrent
-requests share batches, a lone one waits at most max_wait, and too many waiting images are
-refused at once."""
+requests share batches, a lone one waits at most max_wait, a bad image is its own error, and
+too many waiting images are refused at once."""
 
 import asyncio
+import io
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from labeler.bundle import load_bundle
 from labeler.settings import DEFAULT_BUNDLE
@@ -29,16 +31,19 @@ class SlowEngine:
 def _labeller(seconds: float = 0.02, **options) -> RealtimeLabeller:
     bundle = load_bundle(DEFAULT_BUNDLE)
     labeller = RealtimeLabeller(bundle, **options)
-    labeller._engine = SlowEngine(len(bundle.classes), seconds)
+    engine = SlowEngine(len(bundle.classes), seconds)
+    labeller.warm = lambda: engine  # every runner thread shares the stand-in
     return labeller
 
 
-def _image() -> np.ndarray:
-    return np.zeros((32, 32, 3), dtype=np.uint8)
+def _image() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (90, 120, 30)).save(out, "PNG")
+    return out.getvalue()
 
 
 def test_concurrent_requests_share_batches_and_get_their_own_results():
-    labeller = _labeller(max_batch=8)
+    labeller = _labeller(max_batch=8, runners=1)
 
     async def many():
         return await asyncio.gather(*(labeller.label([_image()]) for _ in range(20)))
@@ -46,6 +51,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_results():
     replies = asyncio.run(many())
     assert [len(r) for r in replies] == [1] * 20
     assert replies[0][0]["label"] == labeller.bundle.classes[0]
+    assert asyncio.run(labeller.label([b"not an image"]))[0].startswith("not-an-image")
     assert sum(labeller.batches) == 20 and max(labeller.batches) == 8
     assert len(labeller.batches) < 20
 
