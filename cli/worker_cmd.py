@@ -66,6 +66,4 @@ def worker(model, precision, provider, concurrency, batch_size, threads, decode_
         serve_metrics(metrics_host, metrics_port)
     if nice:
         os.nice(nice)  # before the pool starts: its processes inherit it
-        if nice >= 19 and hasattr(os, "SCHED_IDLE"):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     run_worker(options, concurrency, idle_exit)

@@ -45,7 +45,7 @@ class LocalWorker:
 # A worker labeler starts by itself shares the machine with whoever asked for it: the page,
 # real-time labels (POST /api/label), the desktop. Under contention they go first; alone, a
 # worker runs as fast as ever.
-LOCAL_NICE = 19
+LOCAL_NICE = 10
 
 
 def spawn_local_worker(
