@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,7 +69,8 @@ def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
                        auth=sign_in(ctx.settings, auth, users_file, user_header, proxies),
                        label_wait_ms=label_wait_ms)
     check_port_free(host, port)
-    shown = f"[{host}]" if ":" in host else host
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else (
+        f"[{host}]" if ":" in host else host)  # an address a browser elsewhere can open
     base = public_url or f"http://{shown}:{port}"
     click.echo(f"labeler web page on {base}/ (Ctrl+C stops it)", err=True)
     if config.auth and config.auth.mode == "token":
