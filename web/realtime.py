@@ -1,12 +1,13 @@
-"""Labels in real time: one ONNX Runtime session inside `labeler serve`, fed by a batching loop.
+"""Labels in real time: ONNX Runtime sessions inside `labeler serve`, fed by a batching loop.
 
-A request's images join a queue that one labelling thread drains: it takes what is waiting,
-waits at most `max_wait` for more (up to `max_batch`), decodes them, runs the batch and hands
-each request its results. Decoding there, not in the request, keeps the event loop for HTTP.
+A request's images join a queue; the loop takes what is waiting, waits at most `max_wait` for
+more (up to `max_batch`) and hands the batch to a free labelling thread (one per core, each
+with a one-thread session), which decodes, runs it and hands each request its results.
+Decoding there, not in the request, keeps the event loop for HTTP.
 One client alone pays at most `max_wait`; many clients share batches. When more images wait
 than `max_pending`, a request is refused at once (RealtimeBusy, answered 429 with
-Retry-After) instead of joining a queue that only grows. The model is loaded once, on the
-first request (or `warm()`), never per request.
+Retry-After) instead of joining a queue that only grows. Each thread loads the model once, on
+its first batch (`warm()`), never per request.
 
 Why in `serve` and not through a Celery queue: a round trip through Redis and a worker costs
 each image a task record, two queue hops and a poll; in process the path is decode, batch,

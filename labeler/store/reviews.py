@@ -157,23 +157,30 @@ class Reviews:
         return {i: json.loads(r) for i, r in zip(indices, raw, strict=True) if r}
 
     def _accepted(self, job_id: str, indices: list[int]) -> dict[int, Review]:
-        """Reviews of items accepted by an "accept above" action."""
+        """Reviews of items accepted by an "accept above" action: each action's bitmap read
+        once over the indices' span (not a bit at a time), the latest action winning."""
         actions = [json.loads(a) for a in self.redis.lrange(accepts_key(job_id), 0, -1)]
-        if not actions:
+        if not actions or not indices:
+            return {}
+        first, last = min(indices) >> 3, max(indices) >> 3
+        pipe = self.redis.pipeline()
+        for n in range(len(actions)):
+            pipe.getrange(accepted_bits_key(job_id, n), first, last)
+        wanted, by_action = set(indices), {}
+        for n, raw in enumerate(pipe.execute()):
+            for index in (set_bits(raw) + first * 8).tolist():
+                if index in wanted:
+                    by_action[index] = actions[n]
+        if not by_action:
             return {}
         classes, _ = self.tables(job_id)
-        pipe = self.redis.pipeline()
-        for index in indices:
-            for n in range(len(actions)):
-                pipe.getbit(accepted_bits_key(job_id, n), index)
-        pipe.zmscore(rank_key(job_id), indices)
-        *bits, scores = pipe.execute()
+        accepted = list(by_action)
         found = {}
-        for k, (index, current) in enumerate(zip(indices, scores, strict=True)):
-            hits = [n for n in range(len(actions)) if bits[k * len(actions) + n]]
-            if hits and current is not None and current >= 0:
+        for index, current in zip(accepted, self.redis.zmscore(rank_key(job_id), accepted),
+                                  strict=True):
+            if current is not None and current >= 0:
                 label = classes[int(current) // STRIDE % len(classes)]
-                action = actions[hits[-1]]
+                action = by_action[index]
                 found[index] = Review(index, label, label, action.get("by", ""),
                                       action.get("at", 0.0))
         return found
