@@ -24,8 +24,19 @@ EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
 RESULT_FORMATS = ("csv", "jsonl", "labelstudio", "labelstudio-config")
 
 
+def _folder_or_bucket(ctx: click.Context, param: click.Parameter, value: str):
+    from labeler.buckets import bucket_root, is_bucket_url
+
+    if is_bucket_url(value):
+        try:
+            return bucket_root(value)
+        except LabelerError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return click.Path(exists=True, file_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 @click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("source", metavar="FOLDER|URL", callback=_folder_or_bucket)
 @click.option("--wait", is_flag=True, help="Show progress until the job ends.")
 @click.option("-o", "--output", help="With --wait: write results here (.csv or .jsonl).")
 @click.option("--show", is_flag=True, help="With --wait: print path, label and confidence.")
@@ -40,9 +51,10 @@ RESULT_FORMATS = ("csv", "jsonl", "labelstudio", "labelstudio-config")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
 @click.option("--resume", "resume", metavar="JOB",
               help="Continue JOB: label only what it has not labelled (new and failed images).")
-def submit(folder, wait, output, show, as_json, model, precision, top_k, inline, no_spawn,
+def submit(source, wait, output, show, as_json, model, precision, top_k, inline, no_spawn,
            timeout, resume) -> None:
-    """Label every image under FOLDER (recursively)."""
+    """Label every image under FOLDER, or under a bucket prefix such as s3://bucket/photos
+    (recursively)."""
     from labeler.submit import start_job  # Celery loads only for commands that send tasks
 
     if (output or show) and not wait:
@@ -56,7 +68,7 @@ def submit(folder, wait, output, show, as_json, model, precision, top_k, inline,
     from labeler.results_io import write_job_results
 
     clock = time.monotonic()
-    started = start_job(ctx, folder, bundle, precision, top_k=top_k, inline=inline,
+    started = start_job(ctx, source, bundle, precision, top_k=top_k, inline=inline,
                         resume=resume, spawn=not no_spawn)
     job = started.submission
     if as_json and not wait:

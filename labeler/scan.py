@@ -90,6 +90,27 @@ def tapered_chunks(
         start += size
 
 
+class StreamedChunks:
+    """`tapered_chunks` over files that arrive a page at a time (a bucket's listing): full
+    chunks as soon as the files after them are enough to taper the end, the tapered tail
+    when the listing ends. Holds fewer than 3 x `max_images` files at a time."""
+
+    def __init__(self, max_images: int, max_bytes: int) -> None:
+        self.max_images, self.max_bytes = max_images, max_bytes
+        self.held: list = []
+
+    def feed(self, files: list) -> Iterator[list]:
+        self.held.extend(files)
+        while len(self.held) >= 3 * self.max_images:
+            chunk = next(chunk_files(self.held, self.max_images, self.max_bytes))
+            del self.held[:len(chunk)]
+            yield chunk
+
+    def finish(self) -> Iterator[list]:
+        held, self.held = self.held, []
+        yield from tapered_chunks(held, self.max_images, self.max_bytes)
+
+
 def tail_sizes(count: int, max_images: int) -> list[int]:
     """Chunk sizes for a job's last `count` files: from half of `max_images` (at most a
     quarter of `count`) halving every two chunks, none under MIN_TAIL_CHUNK but the only one,

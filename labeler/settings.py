@@ -78,6 +78,15 @@ def _roots(text: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in text.split(os.pathsep) if p)
 
 
+def _buckets(text: str) -> tuple[str, ...]:
+    from labeler.buckets import bucket_root, is_bucket_url
+
+    urls = tuple(u for u in re.split(r"[\s,]+", text.strip()) if u)
+    if not urls or not all(is_bucket_url(u) for u in urls):
+        raise ValueError(text)
+    return tuple(bucket_root(u).url for u in urls)
+
+
 @dataclass(frozen=True)
 class Variable:
     field: str
@@ -112,6 +121,13 @@ VARIABLES: dict[str, Variable] = {f"{PREFIX}{v.field.upper()}": v for v in (
              "memory limit of the embedded Redis (noeviction)"),
     Variable("allowed_roots", (), _roots, "folders separated by ':'",
              "folders workers may read submitted images from"),
+    Variable("allowed_buckets", (), _buckets, "bucket URLs separated by spaces or commas",
+             "bucket prefixes workers may read (s3://bucket/prefix); with LABELER_ALLOWED_ROOTS "
+             "set and this unset, none"),
+    # A chunk's reads run concurrently; one still unanswered after the timeout fails its item,
+    # well within LABELER_TASK_TIME_LIMIT.
+    Variable("fetch_timeout", 30, *_SECONDS, "seconds a worker waits for one object of a bucket"),
+    Variable("fetch_concurrency", 32, *_integer(1), "objects a worker reads from a bucket at once"),
     Variable("worker_idle_exit", 300, *_integer(0),
              "idle seconds before a spawned local worker exits (0: never)"),
     # Flower and `celery events` see workers and tasks only through these events. Task
@@ -142,6 +158,9 @@ class Settings:
     visibility_timeout: int = 120
     redis_maxmemory: str = "2gb"
     allowed_roots: tuple[Path, ...] = ()
+    allowed_buckets: tuple[str, ...] = ()
+    fetch_timeout: int = 30
+    fetch_concurrency: int = 32
     worker_idle_exit: int = 300
     web_token: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
@@ -168,7 +187,19 @@ class Settings:
                 f"LABELER_VISIBILITY_TIMEOUT={settings.visibility_timeout} must exceed "
                 f"LABELER_TASK_TIME_LIMIT={settings.task_time_limit}: a chunk still running "
                 "would be delivered to a second worker")
+        if settings.fetch_timeout >= settings.task_time_limit:
+            raise SettingsError(
+                f"LABELER_FETCH_TIMEOUT={settings.fetch_timeout} must be under "
+                f"LABELER_TASK_TIME_LIMIT={settings.task_time_limit}: a stalled store would stop "
+                "the chunk before its reads fail with a reason")
         return settings
+
+    @property
+    def bucket_allowlist(self) -> tuple[str, ...] | None:
+        """The bucket prefixes workers may read; None: any their credentials can."""
+        if self.allowed_buckets:
+            return self.allowed_buckets
+        return () if self.allowed_roots else None
 
     def cautions(self) -> list[str]:
         """Combinations that work but put results or time at risk."""

@@ -1,4 +1,5 @@
-"""Submitting a folder: scan, record the job, enqueue its chunks."""
+"""Submitting a folder: scan, record the job, enqueue its chunks (a bucket prefix:
+labeler.submit_bucket)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labeler.broker import configure
+from labeler.buckets import BucketRoot
 from labeler.bundle import ModelBundle
 from labeler.context import Context
 from labeler.errors import JobNotFound, LabelerError, ServiceError, UsageError
@@ -49,12 +51,22 @@ class StartedJob:
 
 
 def start_job(
-    ctx: Context, folder: Path, bundle: ModelBundle, precision: str, *, top_k: int = 3,
-    inline: bool = False, resume: str | None = None, spawn: bool = True, timings: bool = False,
+    ctx: Context, source: Path | BucketRoot, bundle: ModelBundle, precision: str, *,
+    top_k: int = 3, inline: bool = False, resume: str | None = None, spawn: bool = True,
+    timings: bool = False,
 ) -> StartedJob:
-    """Submit `folder` and make sure a worker serves the job's queue (see WorkerSupply)."""
-    job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, folder, bundle, precision,
-                        top_k=top_k, inline=inline, resume=resume, timings=timings)
+    """Submit a folder or a bucket prefix and make sure a worker serves the job's queue (see
+    WorkerSupply)."""
+    if isinstance(source, BucketRoot):
+        if inline:
+            raise UsageError("--inline sends local files; workers read a bucket themselves")
+        from labeler.submit_bucket import submit_bucket
+
+        job = submit_bucket(ctx.store, ctx.redis_url, ctx.settings, source, bundle, precision,
+                            top_k=top_k, resume=resume, timings=timings)
+    else:
+        job = submit_folder(ctx.store, ctx.redis_url, ctx.settings, source, bundle, precision,
+                            top_k=top_k, inline=inline, resume=resume, timings=timings)
     supply = WorkerSupply(ctx, bundle.path, enabled=spawn)
     return StartedJob(job, supply, supply.ensure(job.queue, precision=precision) is not None)
 
@@ -80,7 +92,7 @@ def submit_folder(
     job has not labelled yet (new ones and failed ones), keeping its results. With `timings`,
     workers also record time per stage and batch sizes (for benchmarks)."""
     root = root.resolve()
-    _check_room(store)
+    check_room(store)
     started = time.perf_counter()
     files = scan_images(root)
     if not files:
@@ -139,7 +151,7 @@ def submit_files(
 FULL_ENOUGH = 0.9
 
 
-def _check_room(store: JobStore) -> None:
+def check_room(store: JobStore) -> None:
     """Refuse a new job while Redis is nearly full, rather than fail halfway through it."""
     use = store.memory_use()
     if use is not None and use >= FULL_ENOUGH:

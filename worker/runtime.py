@@ -8,6 +8,7 @@ import os
 
 from celery.signals import worker_process_init
 
+from labeler.bucket_reads import BucketReader
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.engine import InferenceEngine
 from labeler.redis_server import connect
@@ -30,7 +31,10 @@ class Runtime:
         if threads is None:
             threads = 0 if self.engine.providers == ["CPUExecutionProvider"] else 2
         self.pool = DecodePool(threads, options.decode_timeout)
-        self.allowed_roots = get_settings().allowed_roots
+        settings = get_settings()
+        self.allowed_roots = settings.allowed_roots
+        self.allowed_buckets = settings.bucket_allowlist
+        self.buckets = BucketReader(settings.fetch_timeout, settings.fetch_concurrency)
         self.timings = ChunkTimings()
 
 

@@ -16,6 +16,8 @@ from functools import cached_property
 from pathlib import Path
 
 from labeler.broker import app
+from labeler.bucket_reads import bucket_sources
+from labeler.buckets import is_bucket_url
 from labeler.protocol import MAX_CHUNK_ITEMS, TASK_NAME, decode_items, item_name, item_positions
 from labeler.store import JobStore
 from labeler.worker.labelling import ChunkOutcome, label_chunk
@@ -100,8 +102,10 @@ class Delivery:
         """(index, file path or bytes) to label, and the items refused, with reasons."""
         if self.oversized:
             return [], dict.fromkeys((i for i, _ in self.items), "refused: chunk too large")
-        root = Path(self.record.get("root", "/nonexistent"))
-        return decode_items(root, self.items, self.rt.allowed_roots)
+        root = self.record.get("root", "/nonexistent")
+        if is_bucket_url(root):
+            return bucket_sources(self.rt.buckets, root, self.items, self.rt.allowed_buckets)
+        return decode_items(Path(root), self.items, self.rt.allowed_roots)
 
     def label(self, sources: list[tuple[int, str | bytes]]) -> ChunkOutcome:
         rt = self.rt

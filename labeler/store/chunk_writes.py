@@ -124,7 +124,7 @@ class ChunkWrites:
             pipe.expire(key, self.ttl)
         read_progress(pipe, job_id)
         progress = progress_from(job_id, *pipe.execute()[-3:])
-        if progress and progress.done >= progress.total and not progress.finished:
+        if progress and progress.complete and not progress.finished:
             self.mark_ended(job_id)
         return progress
 

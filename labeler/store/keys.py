@@ -1,6 +1,7 @@
 """Every `labeler:*` Redis key, one builder each; nothing else spells a key.
 
-    labeler:job:{id}           hash   root, model, precision, classes, total, created, started...
+    labeler:job:{id}           hash   root, model, precision, classes, total, created, started,
+                                      listing (while a bucket's keys are still listed)...
     labeler:job:{id}:paths     list   the items' paths (an item's index is its position)
     labeler:job:{id}:results   list   beside paths: "" pending, "!reason: detail" failed, or
                                       the result: model, margin, top-k (store/result_text.py)
@@ -9,6 +10,8 @@
     labeler:job:{id}:bits:*    bitmap   and confidence; items per class, failed and done
     labeler:job:{id}:signatures  string  8 bytes an item at 8 x its index: its near-duplicate
                                       signature (labeler/signature.py), zeros if it has none
+    labeler:job:{id}:versions  string  8 bytes an item at 8 x its index: a hash of a bucket
+                                      object's ETag when listed (store/listing.py)
     labeler:job:{id}:reviews   hash   index -> JSON label, model, by, at: a person's review
                                       (store/reviews.py); bits:reviewed marks every reviewed item
     labeler:job:{id}:accepts   list   JSON by, at, above, count: each "accept above" action,
@@ -64,6 +67,10 @@ def signatures_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:signatures"
 
 
+def versions_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:versions"
+
+
 def reviews_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:reviews"
 
@@ -103,6 +110,7 @@ def all_job_keys(job_id: str, classes: int, accepts: int = 0) -> list[str]:
             bits_key(job_id, "reviewed"), reviews_key(job_id), accepts_key(job_id),
             *(accepted_bits_key(job_id, n) for n in range(accepts)),
             *(bits_key(job_id, rank) for rank in range(classes)), signatures_key(job_id),
+            versions_key(job_id),
             attempts_key(job_id),
             steps_key(job_id), ended_key(job_id), stages_key(job_id), batches_key(job_id)]
 

@@ -33,8 +33,18 @@ class JobProgress:
         return self.labelled + self.failed
 
     @property
+    def listing(self) -> bool:
+        """Its items are still being listed (a bucket): the total is what is listed so far."""
+        return "listing" in self.record
+
+    @property
+    def complete(self) -> bool:
+        """Every item is labelled or failed, and no more are coming."""
+        return bool(self.total) and self.done >= self.total and not self.listing
+
+    @property
     def state(self) -> JobState:
-        if self.total and self.done >= self.total or self.finished:
+        if self.complete or self.finished:
             return JobState.DONE
         return JobState.RUNNING if self.started else JobState.QUEUED
 
@@ -61,6 +71,7 @@ class JobProgress:
             "created": self.created, "started": self.started, "finished": self.finished,
             "elapsed": round(self.elapsed, 3), "images_per_second": round(self.rate, 1),
             "eta": None if self.eta is None else round(self.eta, 1),
+            "listing": self.listing,
         }
 
 
