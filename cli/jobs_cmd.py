@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from labeler.submit import StartedJob, Submission
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_SOME_FAILED = 0, 1, 3
-RESULT_FORMATS = ("csv", "jsonl", "labelstudio", "labelstudio-config")
+RESULT_FORMATS = ("csv", "jsonl", "parquet", "labelstudio", "labelstudio-config")
 
 
 def _folder_or_bucket(ctx: click.Context, param: click.Parameter, value: str):
@@ -38,7 +38,9 @@ def _folder_or_bucket(ctx: click.Context, param: click.Parameter, value: str):
 @click.command()
 @click.argument("source", metavar="FOLDER|URL", callback=_folder_or_bucket)
 @click.option("--wait", is_flag=True, help="Show progress until the job ends.")
-@click.option("-o", "--output", help="With --wait: write results here (.csv or .jsonl).")
+@click.option("-o", "--output",
+              help="With --wait: write results here (.csv, .jsonl or .parquet; a path or a "
+              "bucket URL).")
 @click.option("--show", is_flag=True, help="With --wait: print path, label and confidence.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--model", type=click.Path(path_type=Path), help="Model bundle folder.")
@@ -216,17 +218,18 @@ def _describe(job: JobProgress) -> str:
 @click.command()
 @click.argument("job_id")
 @click.option("-o", "--output", default="-", show_default=True,
-              help="File to write (.csv or .jsonl, or any name with --format); - for "
-              "standard output.")
+              help="File to write (.csv, .jsonl or .parquet, or any name with --format), a "
+              "bucket URL such as s3://bucket/labels.parquet, or - for standard output.")
 @click.option("--format", "fmt", type=click.Choice(RESULT_FORMATS),
-              help="csv, jsonl, labelstudio (tasks with predictions to import into Label "
+              help="csv, jsonl, parquet, labelstudio (tasks with predictions to import into Label "
               "Studio; needs --images) or labelstudio-config (its labelling config). Default: "
               "from the file name, CSV on standard output.")
 @click.option("--images", "images", metavar="KIND:WHERE",
               help="With --format labelstudio, where Label Studio loads the images from: "
               "served:URL (labeler serve's address, started with --cors-origin), "
               "local-files:DOCUMENT_ROOT (Label Studio's local-files storage) or "
-              "url-prefix:URL (your file server's URL of the job's folder).")
+              "url-prefix:URL (your file server's URL of the job's folder) or bucket (a bucket "
+              "job's own s3:// URLs, for Label Studio's cloud storage).")
 @click.option("--label", help="Only items with this label, or 'failed' for the failed ones.")
 @click.option("--below", type=click.FloatRange(0, 1),
               help="Only labelled items with a confidence under this (the ones to review).")
@@ -244,11 +247,12 @@ def results(job_id, output, fmt, images, label, below, reviewed) -> None:
         _check_output(output)
     if (fmt == "labelstudio") != bool(images):
         raise click.UsageError("--images goes with --format labelstudio, and it needs one: "
-                               "served:URL, local-files:DOCUMENT_ROOT or url-prefix:URL")
+                               "served:URL, local-files:DOCUMENT_ROOT, url-prefix:URL or bucket")
     address = labelstudio.parse_address(images) if images else None
     ctx = Context()
-    ctx.store.require(job_id)
+    job = ctx.store.require(job_id)
     if address:
+        address.check_folder(job.record.get("root", ""))
         tasks = labelstudio.job_tasks(ctx.store, job_id, address, label, below)
         count, what = labelstudio.write_tasks(tasks, output), "tasks"
     elif fmt == "labelstudio-config":

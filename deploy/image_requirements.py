@@ -2,7 +2,8 @@
 `cpu` swaps onnxruntime-gpu for the CPU onnxruntime (a tenth of the size), `gpu` adds the CUDA
 13 and cuDNN 9 libraries onnxruntime-gpu loads, as pip packages. No extras: an image carries
 no TensorFlow; no matplotlib, a worker draws nothing (plots are for bench and score); and no
-faiss or scipy, a worker searches nothing (they are `labeler duplicates`', 200 MB).
+faiss or scipy, a worker searches nothing (they are `labeler duplicates`', 200 MB); and no
+pyarrow, a worker writes no results files.
 
     python3 deploy/image_requirements.py cpu > requirements.txt
 """
@@ -16,7 +17,7 @@ ONNXRUNTIME = {
     "gpu": ["onnxruntime-gpu[cuda,cudnn]>=1.22", "nvidia-cublas~=13.0"],
 }
 
-LEFT_OUT = ("onnxruntime", "matplotlib", "faiss-cpu", "scipy")
+LEFT_OUT = ("onnxruntime", "matplotlib", "faiss-cpu", "scipy", "pyarrow")
 
 
 def requirements(variant: str) -> list[str]:

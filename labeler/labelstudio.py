@@ -9,10 +9,8 @@ Label Studio's origin), Label Studio's own local-files storage, or the user's fi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from typing import NamedTuple
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
+from labeler.buckets import is_bucket_url
+from labeler.destinations import open_destination
 from labeler.errors import LabelerError
 from labeler.results_io import item_matches
 from labeler.store import JobStore
@@ -30,7 +30,7 @@ FROM_NAME, TO_NAME = "choice", "image"
 # Largest side of an image served by `labeler serve` to Label Studio (the page's thumbnails are
 # smaller); an image no larger is sent as it is.
 SERVED_IMAGE_SIDE = 2048
-ADDRESS_KINDS = ("served", "local-files", "url-prefix")
+ADDRESS_KINDS = ("served", "local-files", "url-prefix", "bucket")
 
 
 def labelling_config(class_names: Iterable[str]) -> str:
@@ -49,6 +49,8 @@ class ImageAddress:
     local-files: `base` is Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT; images must
         lie under it, and do not depend on labeler running.
     url-prefix: `base` is the URL of the job's folder on the user's own file server or bucket.
+    bucket: a bucket job's objects by their own URLs (s3://bucket/key), which Label Studio's
+        cloud storage of that bucket resolves (source storage with pre-signed URLs on).
     """
 
     kind: str
@@ -58,7 +60,8 @@ class ImageAddress:
         if self.kind not in ADDRESS_KINDS:
             raise LabelerError(f"unknown image address {self.kind!r}: use one of "
                                f"{', '.join(ADDRESS_KINDS)}")
-        if self.kind != "local-files" and not self.base.startswith(("http://", "https://")):
+        if self.kind in ("served", "url-prefix") and not self.base.startswith(
+                ("http://", "https://")):
             raise LabelerError(f"{self.kind} needs an http:// or https:// URL, not {self.base!r}")
         if self.kind == "local-files" and not os.path.isabs(self.base):
             raise LabelerError(f"the local-files document root must be an absolute path, "
@@ -70,6 +73,8 @@ class ImageAddress:
                     f"&size={SERVED_IMAGE_SIDE}")
         if self.kind == "url-prefix":
             return f"{self.base.rstrip('/')}/{quote(path)}"
+        if self.kind == "bucket":
+            return f"{folder}/{path}"
         relative = self._under_root(os.path.normpath(os.path.join(folder, path)))
         return f"/data/local-files/?d={quote(PurePosixPath(relative).as_posix())}"
 
@@ -77,6 +82,9 @@ class ImageAddress:
         """Refuse a job whose folder these addresses cannot name (before any task is made)."""
         if self.kind == "local-files":
             self._under_root(os.path.normpath(folder))
+        if self.kind == "bucket" and not is_bucket_url(folder):
+            raise LabelerError(f"the job's images are in {folder}, not in a bucket: use "
+                               "served:URL, local-files:DOCUMENT_ROOT or url-prefix:URL")
 
     def _under_root(self, full: str) -> str:
         relative = os.path.relpath(full, self.base)
@@ -88,14 +96,17 @@ class ImageAddress:
 
 
 def parse_address(text: str, served_base: str | None = None) -> ImageAddress:
-    """`served:URL`, `local-files:DOCUMENT_ROOT` or `url-prefix:URL`; a bare `served` means
-    `served_base` (the page's own address, when asked from the page)."""
+    """`served:URL`, `local-files:DOCUMENT_ROOT`, `url-prefix:URL` or `bucket`; a bare `served`
+    means `served_base` (the page's own address, when asked from the page)."""
     kind, _, where = text.partition(":")
     if kind == "served" and not where and served_base:
         where = served_base
+    if kind == "bucket" and not where:
+        return ImageAddress(kind, "")
     if kind not in ADDRESS_KINDS or not where:
         raise LabelerError(f"cannot read image address {text!r}: use served:URL (labeler serve's "
-                           "public address), local-files:DOCUMENT_ROOT or url-prefix:URL")
+                           "public address), local-files:DOCUMENT_ROOT, url-prefix:URL or "
+                           "bucket (a bucket job's own s3:// URLs)")
     return ImageAddress(kind, where)
 
 
@@ -156,7 +167,8 @@ def tasks_json(tasks: Iterable[dict], block: int = 1000) -> Iterator[str]:
 
 
 def write_tasks(tasks: Iterable[dict], path: str) -> int:
-    """The tasks as a JSON file at `path` ('-': standard output); returns how many."""
+    """The tasks as a JSON file at `path` ('-': standard output, or a bucket URL); returns
+    how many."""
     count = 0
 
     def counted():
@@ -165,8 +177,7 @@ def write_tasks(tasks: Iterable[dict], path: str) -> int:
             count += 1
             yield task
 
-    with (contextlib.nullcontext(sys.stdout) if path == "-" else
-          open(path, "w", encoding="utf-8")) as out:
+    with open_destination(path) as out:
         for text in tasks_json(counted()):
             out.write(text)
     return count

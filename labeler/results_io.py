@@ -1,23 +1,23 @@
-"""Writing job results as CSV or JSONL, chosen by the file's extension."""
+"""Writing job results as CSV, JSONL or Parquet, chosen by the file's extension, to standard
+output, a file or a bucket (labeler.destinations)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from labeler.destinations import open_destination
 from labeler.protocol import LabelResult
 from labeler.store import JobStore
 from labeler.store.result_text import CsvFields
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 CSV_HEADER = ["path", "label", "confidence", "error", "margin", "top_k", "model"]
-FORMATS = (".csv", ".jsonl")
+FORMATS = (".csv", ".jsonl", ".parquet")
 
 
 def format_for(path: str) -> str:
@@ -25,7 +25,8 @@ def format_for(path: str) -> str:
     if path == "-":
         return ".csv"
     if suffix not in FORMATS:
-        raise ValueError(f"cannot tell the format of {path}: use a .csv or .jsonl file name")
+        raise ValueError(f"cannot tell the format of {path}: use a .csv, .jsonl or .parquet "
+                         "file name")
     return suffix
 
 
@@ -66,6 +67,16 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
         yield buffer.getvalue(), rows
 
 
+def stored_row_filter(label: str | None = None, below: float | None = None):
+    """`item_matches` over stored rows: keeps(fields, error), fields as CsvFields gives them
+    (None for a failed item)."""
+    def keeps(fields, error) -> bool:
+        if fields is None:
+            return error is not None and label in (None, "failed") and below is None
+        return label in (None, fields[0]) and (below is None or float(fields[1]) < below)
+    return keeps
+
+
 def job_result_text(store: JobStore, job_id: str, kind: str, label: str | None = None,
                     below: float | None = None) -> Iterator[tuple[str, int]]:
     """A job's results file as text blocks (with their row counts), filtered as
@@ -77,6 +88,7 @@ def job_result_text(store: JobStore, job_id: str, kind: str, label: str | None =
         return
     classes, models = store.tables(job_id)
     fields_of = CsvFields(models)
+    keeps = stored_row_filter(label, below)
     # Rows with nothing to quote are joined by hand, the rest go through the csv module.
     plain_tables = not any(_NEEDS_QUOTES.search(x) for x in (*classes, *models))
     buffer = io.StringIO()
@@ -87,13 +99,13 @@ def job_result_text(store: JobStore, job_id: str, kind: str, label: str | None =
         for path, stored, error in block:
             if stored is not None:
                 f = fields_of(stored)
-                if label not in (None, f[0]) or below is not None and float(f[1]) >= below:
+                if not keeps(f, None):
                     continue
                 if plain_tables and not _NEEDS_QUOTES.search(path):
                     buffer.write(f"{path},{f[0]},{f[1]},,{f[2]},{f[3]},{f[4]}\r\n")
                 else:
                     writer.writerow((path, f[0], f[1], "", *f[2:]))
-            elif error is not None and label in (None, "failed") and below is None:
+            elif keeps(None, error):
                 writer.writerow((path, "", "", error.decode(), "", "", ""))
             else:
                 continue
@@ -105,11 +117,15 @@ def job_result_text(store: JobStore, job_id: str, kind: str, label: str | None =
 
 def write_job_results(store: JobStore, job_id: str, path: str, label: str | None = None,
                       below: float | None = None, kind: str | None = None) -> int:
-    """Write a job's results to `path` ('-' for standard output) as `kind` (".csv" or
-    ".jsonl"; default: from the file name); returns the row count."""
+    """Write a job's results to `path` ('-' for standard output, or a bucket URL) as `kind`
+    (".csv", ".jsonl" or ".parquet"; default: from the name); returns the row count."""
     kind = kind or format_for(path)
-    with (contextlib.nullcontext(sys.stdout) if path == "-" else
-          open(path, "w", newline="", encoding="utf-8")) as fh:
+    if kind == ".parquet":
+        from labeler.results_parquet import write_parquet
+
+        with open_destination(path, binary=True) as sink:
+            return write_parquet(store, job_id, sink, stored_row_filter(label, below))
+    with open_destination(path) as fh:
         count = 0
         for text, rows in job_result_text(store, job_id, kind, label, below):
             fh.write(text)

@@ -28,6 +28,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from labeler import __version__, labelstudio
+from labeler.bucket_reads import BucketReader, bucket_sources
+from labeler.buckets import is_bucket_url
 from labeler.bundle import ModelBundle, load_bundle
 from labeler.context import Context
 from labeler.errors import DecodeError, JobNotFound, LabelerError, ServiceError
@@ -85,7 +87,7 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
     add_login_routes(app, config.auth)
     add_review_routes(app, ctx.store)
     add_realtime_routes(app, lambda: api.realtime)
-    add_ml_backend_routes(app, MlBackend(ctx.store, lambda: api.realtime, api.task_file))
+    add_ml_backend_routes(app, MlBackend(ctx.store, lambda: api.realtime, api.task_image))
 
     @app.exception_handler(LabelerError)
     async def labeler_error(request: Request, exc: LabelerError):
@@ -223,9 +225,9 @@ class JobsApi:
     def image(self, job_id: str, index: int | None = Query(None, ge=0),
               path: str | None = None, size: int = Query(192, ge=16, le=2048)) -> Response:
         """An item by its `index` (as the items list gives it), or by `path` (slower)."""
-        source = self._item_file(job_id, index, path)
+        source = self._item_source(job_id, index, path)
         try:
-            data = preview_jpeg(str(source), size)
+            data = preview_jpeg(source, size)
         except DecodeError as exc:
             raise HTTPException(422, str(exc)) from None
         return Response(data, media_type="image/jpeg",
@@ -261,19 +263,21 @@ class JobsApi:
         classes, _models = self.ctx.store.tables(job_id)
         return labelstudio.labelling_config(classes or self.bundle.classes)
 
-    def task_file(self, job_id: str, path: str) -> Path:
-        """A job's file for a Label Studio task, under the same rules as the page's images."""
+    def task_image(self, job_id: str, path: str) -> bytes:
+        """A job's image for a Label Studio task, under the same rules as the page's images."""
         try:
-            return self._item_file(job_id, None, path)
+            source = self._item_source(job_id, None, path)
+            return source if isinstance(source, bytes) else Path(source).read_bytes()
         except (HTTPException, LabelerError) as exc:
             raise ImageUnavailable(str(exc)) from None
 
     def _job(self, job_id: str):
         return self.ctx.store.require(job_id)
 
-    def _item_file(self, job_id: str, index: int | None, path: str | None) -> Path:
-        """Only a file that is an item of the job, inside its folder, inside the allowed
-        roots (or this server's uploads): the API never serves arbitrary files."""
+    def _item_source(self, job_id: str, index: int | None, path: str | None) -> str | bytes:
+        """Only an item of the job: a file inside its folder, inside the allowed roots (or
+        this server's uploads), or an object under its bucket prefix, read with this server's
+        credentials (which never reach the browser). The API never serves arbitrary files."""
         job = self._job(job_id)
         if index is None:
             if path is None:
@@ -282,16 +286,32 @@ class JobsApi:
         found = self.ctx.store.item_path(job_id, index) if index is not None else None
         if found is None or (path is not None and found != path):
             raise HTTPException(404, "no such item in this job")
-        path = found
-        root = Path(job.record.get("root", "/nonexistent"))
+        root = job.record.get("root", "/nonexistent")
+        if is_bucket_url(root):
+            return self._bucket_object(root, index, found)
         allowed = self.ctx.settings.allowed_roots
-        if allowed and not any(
-                is_inside(root, r) for r in (*allowed, uploads_root(self.ctx.settings.home))):
+        if allowed and not any(is_inside(Path(root), r) for r in (
+                *allowed, uploads_root(self.ctx.settings.home))):
             raise HTTPException(403, "folder outside LABELER_ALLOWED_ROOTS")
         try:
-            return resolve_inside(root, path)
+            return str(resolve_inside(Path(root), found))
         except ValueError:
             raise HTTPException(403, "path escapes the job's folder") from None
+
+    def _bucket_object(self, root: str, index: int, key: str) -> bytes:
+        settings = self.ctx.settings
+        sources, failed = bucket_sources(self.buckets, root, [(index, key)],
+                                         settings.bucket_allowlist)
+        if failed:
+            reason = failed[index]
+            raise HTTPException(404 if reason.startswith("missing") else (
+                403 if reason.startswith("refused") else 502), reason)
+        return sources[0][1]
+
+    @cached_property
+    def buckets(self) -> BucketReader:
+        settings = self.ctx.settings
+        return BucketReader(settings.fetch_timeout, settings.fetch_concurrency)
 
     @cached_property
     def supply(self) -> WorkerSupply:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -34,8 +33,8 @@ class ImageUnavailable(Exception):
 
 class MlBackend:
     def __init__(self, store: JobStore, labeller: Callable[[], RealtimeLabeller],
-                 item_file: Callable[[str, str], Path]) -> None:
-        self.store, self.labeller, self.item_file = store, labeller, item_file
+                 item_image: Callable[[str, str], bytes]) -> None:
+        self.store, self.labeller, self.item_image = store, labeller, item_image
         self.studios: dict[str, tuple[str, str]] = {}  # project id -> (address, token)
 
     def setup(self, body: dict) -> dict:
@@ -48,7 +47,7 @@ class MlBackend:
     def image(self, project: str, task: dict) -> bytes:
         data = task.get("data") or {}
         if data.get("job") and data.get("path"):
-            return self.item_file(str(data["job"]), str(data["path"])).read_bytes()
+            return self.item_image(str(data["job"]), str(data["path"]))
         url = str(data.get("image") or "")
         studio = self.studios.get(project.split(".")[0])
         if studio is None:
