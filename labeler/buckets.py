@@ -84,9 +84,10 @@ def filesystem(protocol: str, *, timeout: float = 30.0, concurrency: int = 32):
     options: dict = {}
     if protocol in ("s3", "s3a"):
         # Bounded waits: a store that stalls fails its items with "timeout" well within a
-        # chunk's time limit, instead of botocore's 60 s a try.
+        # chunk's time limit, instead of botocore's 60 s a try. A second over the readers'
+        # own deadline (labeler.bucket_reads), so theirs is the one that fires.
         options = {"config_kwargs": {
-            "connect_timeout": min(timeout, 10.0), "read_timeout": timeout,
+            "connect_timeout": min(timeout, 10.0), "read_timeout": timeout + 1,
             "retries": {"max_attempts": 3, "mode": "standard"},
             "max_pool_connections": concurrency}}
     fs = cls(**options)

@@ -1,0 +1,204 @@
+"""Images in a bucket, end to end, against a real S3-protocol server (moto) on loopback: real
+Redis, real `labeler` commands and workers, credentials only in the environment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from labeler.waiting import wait_for_job
+from tests.conftest import (
+    cifar_test_images,
+    cli_env,
+    run_cli,
+    start_worker,
+    stop_process,
+    wait_for_workers,
+)
+from tests.faults.conftest import RECOVERY_SECONDS, reconcile
+from tests.integration import s3_server
+from tests.waiting import wait_until
+
+IMAGES = 2000
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = s3_server.start(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cifar(s3, tmp_path_factory) -> tuple[Path, str]:
+    """2,000 CIFAR-10 test JPEGs in a folder, and the same files under s3://photos/cifar."""
+    folder = tmp_path_factory.mktemp("cifar")
+    cifar_test_images(folder, IMAGES)
+    fs = s3.filesystem()
+    fs.mkdir("photos")
+    fs.put(f"{folder}/", "photos/cifar", recursive=True)
+    return folder, "s3://photos/cifar"
+
+
+def _submit(env: dict, source: str, *args: str, timeout: float = 300) -> dict:
+    proc = run_cli(["submit", source, "--no-spawn", "--json", *args], env, timeout=timeout)
+    assert proc.returncode in (0, 3), proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_a_bucket_is_labelled_exactly_as_the_same_folder(
+    s3, cifar, labeler_home, redis_url, store, tmp_path
+):
+    folder, bucket = cifar
+    base = cli_env(labeler_home, redis_url)
+    worker = start_worker(s3.env(base))
+    try:
+        wait_for_workers(store)
+        _submit(s3.env(base), str(folder), "--wait", "-o", str(tmp_path / "folder.csv"))
+    finally:
+        stop_process(worker)
+    # This worker may read no folder at all: only the bucket.
+    no_folders = {"LABELER_ALLOWED_ROOTS": str(tmp_path / "nothing"),
+                  "LABELER_ALLOWED_BUCKETS": "s3://photos"}
+    env = s3.env(cli_env(labeler_home, redis_url, **no_folders))
+    worker = start_worker(env)
+    try:
+        wait_for_workers(store)
+        job = _submit(env, bucket, "--wait", "-o", "s3://photos/out/labels.csv")
+    finally:
+        stop_process(worker)
+    assert (job["total"], job["labelled"], job["failed"]) == (IMAGES, IMAGES, 0)
+    assert store.job_record(job["job"])["root"] == bucket
+    from_bucket = s3.filesystem().cat_file("photos/out/labels.csv").decode()
+    assert from_bucket == (tmp_path / "folder.csv").read_bytes().decode()
+
+    # Parquet holds the same rows as the CSV, typed.
+    proc = run_cli(["results", job["job"], "-o", str(tmp_path / "labels.parquet")], env)
+    assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(tmp_path / "labels.parquet")
+    assert table.num_rows == IMAGES
+    for row, want in zip(table.to_pylist(), _rows(from_bucket), strict=True):
+        top_k = ";".join(f"{p['label']}:{p['probability']}" for p in row["top_k"])
+        assert (row["path"], row["label"], row["confidence"], row["margin"], top_k,
+                row["model"]) == (want["path"], want["label"], float(want["confidence"]),
+                                  float(want["margin"]), want["top_k"], want["model"])
+
+
+def test_a_missing_bucket_or_refused_credentials_is_one_line(s3, labeler_home, redis_url):
+    env = s3.env(cli_env(labeler_home, redis_url))
+    proc = run_cli(["submit", "s3://no-such-bucket/photos", "--no-spawn"], env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "Error: s3://no-such-bucket/photos does not exist (no such " \
+                                  "bucket)"
+    proc = run_cli(["submit", "s3://photos/cifar", "--no-spawn"],
+                   s3.env(env, key="AKIAUNKNOWNKEY000000"))
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1
+    assert "refused" in proc.stderr and "credentials" in proc.stderr
+    assert "wrong-secret" not in proc.stderr
+
+
+def test_a_stalled_store_refused_reads_and_a_deleted_object_fail_as_items_and_lose_nothing(
+    s3, cifar, labeler_home, redis_url, store
+):
+    fs = s3.filesystem()
+    fs.mkdir("faults")
+    keys = sorted(fs.find("photos/cifar"))[:60]
+    for n, key in enumerate(keys):
+        fs.copy(key, f"faults/set/{n:03d}.jpg")
+    base = cli_env(labeler_home, redis_url, LABELER_FETCH_TIMEOUT="2")
+    env = s3.env(base)
+    job_id = _submit(env, "s3://faults/set")["job"]
+
+    def run_with(worker_env: dict) -> dict[str, str]:
+        worker = start_worker(worker_env)
+        try:
+            job = wait_for_job(store, job_id, timeout=120)
+        finally:
+            stop_process(worker)
+        assert job.done == job.total == 60  # every item labelled or given a reason
+        return {i.path: i.error for i in store.iter_items(job_id) if i.error}
+
+    stalled = s3_server.StalledStore()
+    try:
+        failed = run_with(s3.env(base, endpoint=stalled.endpoint))
+    finally:
+        stalled.close()
+    assert set(failed.values()) == {"timeout: no answer from the store in 2 s"}
+    assert len(failed) == 60
+
+    _submit(env, "s3://faults/set", "--resume", job_id)
+    failed = run_with(s3.env(base, key="AKIAUNKNOWNKEY000000"))
+    assert len(failed) == 60
+    assert all(e.startswith("unreadable: AccessDenied") for e in failed.values()), failed
+    assert not any("wrong-secret" in e for e in failed.values())
+
+    _submit(env, "s3://faults/set", "--resume", job_id)
+    fs.rm("faults/set/007.jpg")  # after the listing, before a worker reads it
+    failed = run_with(env)
+    assert failed == {"007.jpg": "missing: deleted after listing"}
+
+
+def test_resume_labels_again_an_object_that_changed(
+    s3, cifar, labeler_home, redis_url, store
+):
+    fs = s3.filesystem()
+    fs.mkdir("changes")
+    keys = sorted(fs.find("photos/cifar"))
+    for n, key in enumerate(keys[:40]):
+        fs.copy(key, f"changes/{n:03d}.jpg")
+    env = s3.env(cli_env(labeler_home, redis_url))
+    worker = start_worker(env)
+    try:
+        wait_for_workers(store)
+        job_id = _submit(env, "s3://changes", "--wait")["job"]
+        before = {i.path: i.result for i in store.iter_items(job_id)}
+        # 003.jpg becomes another picture (its ETag changes); 040.jpg is new.
+        fs.copy(keys[-1], "changes/003.jpg")
+        fs.copy(keys[-2], "changes/040.jpg")
+        proc = run_cli(["submit", "s3://changes", "--no-spawn", "--resume", job_id, "--wait"],
+                       env)
+        assert proc.returncode == 0, proc.stderr
+        assert "2 of 41 images left to label" in proc.stderr
+        after = {i.path: i.result for i in store.iter_items(job_id)}
+        check = _submit(env, "s3://changes", "--wait")["job"]  # a fresh job of the same prefix
+        fresh = {i.path: i.result for i in store.iter_items(check)}
+    finally:
+        stop_process(worker)
+    assert len(after) == 41 and after == fresh
+    assert after["003.jpg"] != before["003.jpg"]
+    assert all(after[p] == before[p] for p in before if p != "003.jpg")
+
+
+def test_a_worker_killed_mid_chunk_loses_no_object(
+    s3, cifar, labeler_home, redis_url, store
+):
+    env = s3.env(cli_env(labeler_home, redis_url, LABELER_CHUNK_IMAGES="20"))
+    first = start_worker(env)
+    wait_for_workers(store)
+    job_id = _submit(env, cifar[1])["job"]
+    wait_until(lambda: store.progress(job_id).done >= 200, 60, "progress")
+    stop_process(first, signal.SIGKILL)
+    fault = time.monotonic()
+    assert store.progress(job_id).done < IMAGES, "the kill must land mid-job"
+    second = start_worker(env)
+    try:
+        job = wait_for_job(store, job_id, timeout=180)
+        recovered = time.monotonic() - fault
+    finally:
+        stop_process(second)
+    listed = {k.removeprefix("photos/cifar/") for k in s3.filesystem().find("photos/cifar")}
+    result = reconcile(store, job_id, listed)
+    assert result == {"lost": set(), "unexpected": set(), "duplicates": 0, "failed": {}}
+    assert job.labelled == IMAGES
+    assert recovered < RECOVERY_SECONDS
