@@ -51,6 +51,7 @@ def bench_million(settings: Settings, folder: Path, bundle: ModelBundle, copies:
             "reviews": _review(ctx.store, job.job_id, bundle.classes, final.total),
             "pages": _time_pages(env, job.job_id, bundle.classes, final.done, requests),
             "results": _time_results(env, job.job_id, home / "results.csv"),
+            "results_parquet": _time_results(env, job.job_id, home / "results.parquet"),
             "duplicates": _time_duplicates(env, job.job_id, home / "duplicates.csv"),
             "signature_redis_bytes_per_image": round(
                 ctx.store.signature_memory(job.job_id) / final.total, 2),
@@ -144,7 +145,8 @@ def _time_duplicates(env: dict, job_id: str, out: Path) -> dict:
 
 
 def _timed_rows(env: dict, args: list[str], out: Path) -> dict:
-    """A labeler command writing rows to `out`: its time, rows and peak memory."""
+    """A labeler command writing rows to `out` (text, or Parquet): its time, rows and peak
+    memory."""
     clock = time.perf_counter()
     process = subprocess.Popen(_labeler(*args), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -153,10 +155,18 @@ def _timed_rows(env: dict, args: list[str], out: Path) -> dict:
         peak = max(peak, peak_resident_kb(process.pid))
         time.sleep(0.05)
     seconds = time.perf_counter() - clock
-    rows = sum(1 for _ in out.open()) - 1 if out.exists() else 0
+    rows = _rows_in(out) if out.exists() else 0
     return {"rows": rows, "seconds": round(seconds, 2),
             "rows_per_second": round(rows / max(seconds, 1e-9)),
             "max_resident_mb": round(peak / 1024, 1), "exit": process.returncode}
+
+
+def _rows_in(out: Path) -> int:
+    if out.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(out).metadata.num_rows
+    return sum(1 for _ in out.open()) - 1
 
 
 def peak_resident_kb(pid: int) -> int:

@@ -362,6 +362,32 @@ def bench_latency_cmd(folder, seconds, clients, batch_images, waits, model) -> N
         batch_images=batch_images, waits=_numbers(waits, float, "--waits")), indent=2))
 
 
+@bench.command("bucket")
+@FOLDER_ARGUMENT
+@click.argument("prefix", metavar="URL")
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
+              help="Folder and bucket jobs each, in alternating order.")
+@click.option("--listing", type=click.IntRange(0), default=0, show_default=True,
+              help="Also list and queue a prefix of this many small objects (written under "
+              "URL first), with no worker: seconds and the submitting process's peak memory.")
+@MODEL_OPTION
+def bench_bucket_cmd(folder, prefix, rounds, listing, model) -> None:
+    """FOLDER's images from the folder and from a bucket (copied under URL/images first, such
+    as s3://scratch/bench), labelled in turn by the same local workers: images per second of
+    the workers' CPU time, and per second of wall time."""
+    from labeler.bench.bucket_bench import bench_bucket
+    from labeler.buckets import bucket_root
+
+    root = bucket_root(prefix)
+    ctx = Context()
+    bundle = load_bundle(model or ctx.settings.model)
+    printer = ProgressPrinter()
+    result = bench_bucket(ctx, folder, root, bundle, rounds=rounds, listing=listing,
+                          on_progress=printer.update)
+    printer.finish()
+    click.echo(json.dumps(result, indent=2))
+
+
 def _numbers(text: str, kind: type, option: str) -> tuple:
     try:
         return tuple(kind(part) for part in text.split(","))

@@ -207,11 +207,12 @@ def _jobs_table(jobs: list[JobProgress]) -> list[str]:
 def _describe(job: JobProgress) -> str:
     from labeler.store import JobState
 
-    text = (f"{job.id}  {job.state.value}  {job.done:,}/{job.total:,}  "
+    listed = " listed so far (listing)" if job.listing else ""
+    text = (f"{job.id}  {job.state.value}  {job.done:,}/{job.total:,}{listed}  "
             f"labelled {job.labelled:,}  failed {job.failed:,}")
     eta = "" if job.state is JobState.DONE else f"  ETA {format_seconds(job.eta)}"
     return (f"{text}\n  {job.rate:,.0f} images/s  elapsed {format_seconds(job.elapsed)}{eta}"
-            f"\n  folder {job.record.get('root')}  model {job.record.get('model')} "
+            f"\n  source {job.record.get('root')}  model {job.record.get('model')} "
             f"({job.record.get('precision')})")
 
 

@@ -78,7 +78,7 @@ class BucketReader:
         if isinstance(exc, PermissionError):
             return f"unreadable: AccessDenied ({_first_line(exc)})"
         name = type(exc).__name__
-        if isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timeout" in (
+        if isinstance(exc, TimeoutError) or "timeout" in (
                 f"{name} {exc}".lower()):
             return f"timeout: no answer from the store in {self.timeout:g} s"
         if "Connect" in name or isinstance(exc, ConnectionError):

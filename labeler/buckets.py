@@ -11,25 +11,21 @@ fsspec, and the driver, load on first use: `labeler` commands on folders never i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from labeler.errors import ServiceError, UsageError
 from labeler.scan import is_image_path
+from labeler.urls import is_bucket_url, split_bucket_url
 
-_URL = re.compile(r"^([a-z][a-z0-9+.-]*)://(.+)$")
-# Protocols that are a local folder under another name, and the package each remote one needs.
-LOCAL_PROTOCOLS = ("file", "local")
+__all__ = ["BucketRoot", "ListedObject", "bucket_root", "filesystem", "is_bucket_url",
+           "list_images"]
+
+# The package each remote protocol needs.
 DRIVERS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
            "abfs": "adlfs", "abfss": "adlfs"}
 LISTING_PAGE = 1000  # objects a listing hands on at a time (S3's own page size)
-
-
-def is_bucket_url(text: str) -> bool:
-    match = _URL.match(str(text))
-    return bool(match) and match.group(1) not in LOCAL_PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -61,13 +57,10 @@ class BucketRoot:
 
 
 def bucket_root(url: str) -> BucketRoot:
-    match = _URL.match(url.strip())
-    if not match or match.group(1) in LOCAL_PROTOCOLS:
+    parts = split_bucket_url(url)
+    if parts is None:
         raise UsageError(f"{url!r} is not a bucket URL (such as s3://bucket/prefix)")
-    path = match.group(2).strip("/")
-    if not path:
-        raise UsageError(f"{url!r} names no bucket")
-    return BucketRoot(match.group(1), path)
+    return BucketRoot(*parts)
 
 
 def filesystem(protocol: str, *, timeout: float = 30.0, concurrency: int = 32):

@@ -23,8 +23,9 @@ class Check:
         return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
 
 
-def run_checks(model: Path | None = None) -> list[Check]:
-    """Every check, reading the settings from the environment (a bad one is a failed check)."""
+def run_checks(model: Path | None = None, buckets: tuple[str, ...] = ()) -> list[Check]:
+    """Every check, reading the settings from the environment (a bad one is a failed check);
+    `buckets` (and LABELER_ALLOWED_BUCKETS) are listed as this machine's workers would."""
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -35,6 +36,8 @@ def run_checks(model: Path | None = None) -> list[Check]:
     checks.append(redis_check)
     if fleet is not None:
         checks += [_redis_safety(fleet), _workers(fleet)]
+    checks += [_bucket(url, settings) for url in dict.fromkeys(
+        (*buckets, *settings.allowed_buckets))]
     return checks
 
 
@@ -127,3 +130,36 @@ def _workers(fleet) -> Check:
                      "it runs the embedded Redis)")
     queues = sorted({q for w in workers for q in w.get("queues", [])})
     return Check("workers", OK, f"{len(workers)} online, serving {', '.join(queues)}")
+
+
+def _bucket(url: str, settings: Settings) -> Check:
+    """Whether this machine can list `url`: the endpoint and where its credentials come from
+    (never the credentials), and how many images the first page holds."""
+    from labeler.buckets import bucket_root, list_images
+
+    name = f"bucket {url}"
+    try:
+        root = bucket_root(url)
+        allowed = settings.bucket_allowlist
+        if allowed is not None and not any(root.within(a) for a in allowed):
+            return Check(name, FAIL, "outside LABELER_ALLOWED_BUCKETS: workers refuse it",
+                         "add it to LABELER_ALLOWED_BUCKETS")
+        first = next(list_images(root, page=100), [])
+    except LabelerError as exc:
+        return Check(name, FAIL, f"{_store_of(url)}: {exc}",
+                     "check the credentials and the endpoint this machine uses")
+    return Check(name, OK, f"{_store_of(url)}: listed, {len(first)} images in the first "
+                 f"page{'' if len(first) < 100 else ' (or more)'}")
+
+
+def _store_of(url: str) -> str:
+    """For S3: the endpoint and how the credentials were found, e.g. 'env' or 'iam-role'."""
+    if not url.startswith(("s3://", "s3a://")):
+        return url.split("://", 1)[0] + ":// driver"
+    import botocore.session
+
+    endpoint = (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+                or "AWS")
+    found = botocore.session.get_session().get_credentials()
+    source = f"credentials from {found.method}" if found else "no credentials (anonymous)"
+    return f"endpoint {endpoint}, {source}"

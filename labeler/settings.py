@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from labeler.errors import UsageError
+from labeler.urls import split_bucket_url
 
 # The shipped model travels inside the package, so `pip install .` and a wheel both carry it.
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
@@ -79,12 +80,10 @@ def _roots(text: str) -> tuple[Path, ...]:
 
 
 def _buckets(text: str) -> tuple[str, ...]:
-    from labeler.buckets import bucket_root, is_bucket_url
-
-    urls = tuple(u for u in re.split(r"[\s,]+", text.strip()) if u)
-    if not urls or not all(is_bucket_url(u) for u in urls):
+    parts = [split_bucket_url(u) for u in re.split(r"[\s,]+", text.strip()) if u]
+    if not parts or None in parts:
         raise ValueError(text)
-    return tuple(bucket_root(u).url for u in urls)
+    return tuple(f"{protocol}://{path}" for protocol, path in parts)
 
 
 @dataclass(frozen=True)
@@ -187,6 +186,9 @@ class Settings:
                 f"LABELER_VISIBILITY_TIMEOUT={settings.visibility_timeout} must exceed "
                 f"LABELER_TASK_TIME_LIMIT={settings.task_time_limit}: a chunk still running "
                 "would be delivered to a second worker")
+        if settings.fetch_timeout >= settings.task_time_limit and not environ.get(
+                f"{PREFIX}FETCH_TIMEOUT"):  # a short time limit shortens the default read
+            settings = replace(settings, fetch_timeout=max(1, settings.task_time_limit // 2))
         if settings.fetch_timeout >= settings.task_time_limit:
             raise SettingsError(
                 f"LABELER_FETCH_TIMEOUT={settings.fetch_timeout} must be under "

@@ -87,11 +87,12 @@ def test_the_check_sees_an_import_against_the_direction(tmp_path):
 # The core's groups (labeler/__init__.py): orchestration and modelling use the runtime path,
 # and the runtime path uses neither; the base is under all three.
 CORE_GROUPS = {
-    "base": {"settings", "errors", "durations", "metrics"},
+    "base": {"settings", "errors", "durations", "metrics", "urls"},
     "runtime": {"scan", "imaging", "protocol", "engine", "serving", "bundle", "store",
-                "processes", "results_io", "signature", "label_results"},
-    "orchestration": {"submit", "waiting", "local_workers", "redis_server", "broker",
-                      "context", "doctor", "fleet_metrics"},
+                "processes", "results_io", "signature", "label_results", "buckets",
+                "bucket_reads", "destinations", "results_parquet"},
+    "orchestration": {"submit", "submit_bucket", "waiting", "local_workers", "redis_server",
+                      "broker", "context", "doctor", "fleet_metrics"},
     "modelling": {"datasets", "splits", "evaluation", "report_plots", "manifest",
                   "labelstudio", "duplicates", "job_duplicates", "job_reviews"},
 }

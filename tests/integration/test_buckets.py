@@ -202,3 +202,15 @@ def test_a_worker_killed_mid_chunk_loses_no_object(
     assert result == {"lost": set(), "unexpected": set(), "duplicates": 0, "failed": {}}
     assert job.labelled == IMAGES
     assert recovered < RECOVERY_SECONDS
+
+
+def test_doctor_says_whether_this_machine_can_list_a_prefix(s3, cifar, labeler_home, redis_url):
+    env = s3.env(cli_env(labeler_home, redis_url))
+    for key, status in ((None, "ok"), ("AKIAUNKNOWNKEY000000", "fail")):
+        proc = run_cli(["doctor", "--json", "--bucket", "s3://photos/cifar"], s3.env(env, key=key))
+        [check] = [c for c in json.loads(proc.stdout) if c["check"].startswith("bucket")]
+        assert check["status"] == status, check
+        assert f"endpoint {s3.endpoint}, credentials from env" in check["detail"]
+        assert s3.secret not in proc.stdout and "wrong-secret" not in proc.stdout
+    assert "listed, 100 images in the first page (or more)" in run_cli(
+        ["doctor", "--bucket", "s3://photos/cifar"], env).stdout
