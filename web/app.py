@@ -8,7 +8,9 @@ only send after a CORS preflight this app never grants (stops cross-site uploads
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +25,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -37,7 +40,7 @@ from labeler.fleet_metrics import metrics_text
 from labeler.imaging import preview_jpeg
 from labeler.job_duplicates import job_duplicates
 from labeler.local_workers import WorkerSupply
-from labeler.results_io import job_result_text
+from labeler.results_io import job_result_text, write_job_results
 from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
 from labeler.store import JobState
 from labeler.web.auth import AuthConfig
@@ -120,7 +123,7 @@ def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> F
             summary="Groups of near-identical images, largest first")(api.duplicates)
     read("/api/jobs/{job_id}/image", summary="An item's image as a JPEG preview",
          response_class=Response)(api.image)
-    read("/api/jobs/{job_id}/results.{fmt}", summary="All results as CSV or JSONL",
+    read("/api/jobs/{job_id}/results.{fmt}", summary="All results as CSV, JSONL or Parquet",
          response_class=PlainTextResponse)(api.download)
     read("/api/jobs/{job_id}/labelstudio.json",
          summary="Label Studio tasks with predictions")(api.label_studio)
@@ -234,13 +237,29 @@ class JobsApi:
                         headers={"Cache-Control": "private, max-age=3600"})
 
     def download(self, job_id: str, fmt: str) -> Response:
-        if fmt not in ("csv", "jsonl"):
-            raise HTTPException(404, "results come as results.csv or results.jsonl")
+        if fmt not in ("csv", "jsonl", "parquet"):
+            raise HTTPException(404, "results come as results.csv, .jsonl or .parquet")
         self._job(job_id)
+        disposition = {"Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'}
+        if fmt == "parquet":
+            return self._parquet(job_id, disposition)
         blocks = job_result_text(self.ctx.store, job_id, f".{fmt}")
         media = "text/csv" if fmt == "csv" else "application/x-ndjson"
-        return StreamingResponse((text for text, _ in blocks), media_type=media, headers={
-            "Content-Disposition": f'attachment; filename="{job_id}.{fmt}"'})
+        return StreamingResponse((text for text, _ in blocks), media_type=media,
+                                 headers=disposition)
+
+    def _parquet(self, job_id: str, headers: dict) -> Response:
+        """Parquet's footer comes last, so the file is written whole (row group by row group,
+        to a temporary file) before it is sent, and deleted once sent."""
+        fd, name = tempfile.mkstemp(suffix=".parquet", dir=self.ctx.settings.home)
+        os.close(fd)
+        try:
+            write_job_results(self.ctx.store, job_id, name, kind=".parquet")
+        except BaseException:
+            os.unlink(name)
+            raise
+        return FileResponse(name, media_type="application/vnd.apache.parquet", headers=headers,
+                            background=BackgroundTask(os.unlink, name))
 
     def label_studio(self, job_id: str, request: Request,
                      images: str = Query("served", description="served, served:URL, "

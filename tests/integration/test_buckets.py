@@ -214,3 +214,29 @@ def test_doctor_says_whether_this_machine_can_list_a_prefix(s3, cifar, labeler_h
         assert s3.secret not in proc.stdout and "wrong-secret" not in proc.stdout
     assert "listed, 100 images in the first page (or more)" in run_cli(
         ["doctor", "--bucket", "s3://photos/cifar"], env).stdout
+
+
+def test_a_submission_killed_mid_listing_is_finished_by_resume(
+    s3, cifar, labeler_home, redis_url, store, bundle
+):
+    fs = s3.filesystem()
+    fs.mkdir("halfway")
+    keys = sorted(fs.find("photos/cifar"))[:30]
+    for n, key in enumerate(keys):
+        fs.copy(key, f"halfway/{n:03d}.jpg")
+    # What a submission killed after its first page leaves: a job still listing, 10 keys in.
+    store.create_job("cut", [], bundle.classes, root="s3://halfway", model=bundle.name,
+                     precision="auto", top_k=3, queue="q", chunks=0, transport="bucket",
+                     listing=1)
+    store.append_listed("cut", [f"{n:03d}.jpg" for n in range(10)], ["?"] * 10)
+    env = s3.env(cli_env(labeler_home, redis_url))
+    worker = start_worker(env)
+    try:
+        wait_for_workers(store)
+        proc = run_cli(["submit", "s3://halfway", "--no-spawn", "--resume", "cut", "--wait"],
+                       env)
+    finally:
+        stop_process(worker)
+    assert proc.returncode == 0, proc.stderr
+    job = store.progress("cut")
+    assert (job.total, job.labelled, job.listing) == (30, 30, False) and job.finished

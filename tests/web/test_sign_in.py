@@ -21,7 +21,8 @@ METRICS_TOKEN = "metrics-token-0123456789"
 HEADERS = {"X-Labeler": "1"}
 JOB_ROUTES = ["/api/health", "/api/jobs", "/api/jobs/{job}", "/api/jobs/{job}/items",
               "/api/jobs/{job}/image?index=0", "/api/jobs/{job}/results.csv",
-              "/api/jobs/{job}/results.jsonl", "/api/jobs/{job}/labelstudio.json",
+              "/api/jobs/{job}/results.jsonl", "/api/jobs/{job}/results.parquet",
+              "/api/jobs/{job}/labelstudio.json",
               "/api/jobs/{job}/labelstudio-config.xml", "/api/jobs/{job}/duplicates",
               "/static/app.js", "/openapi.json"]
 

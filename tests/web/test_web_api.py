@@ -7,6 +7,8 @@ import io
 import json
 import zipfile
 
+import pyarrow.parquet as pq
+
 from tests.conftest import REPO, cli_env, run_cli, write_image
 from tests.web.conftest import http, multipart
 
@@ -46,6 +48,11 @@ def test_upload_labels_every_image_and_names_the_bad_ones(web):
     rows = list(csv.DictReader(io.StringIO(raw.decode())))
     assert status == 200 and len(rows) == 5
     assert {r["path"] for r in rows if r["error"]} == {"broken.jpg"}
+    status, raw = web.get(f"/api/jobs/{body['job']}/results.parquet")
+    table = pq.read_table(io.BytesIO(raw))
+    assert status == 200 and table.column("path").to_pylist() == [r["path"] for r in rows]
+    assert table.column("confidence").to_pylist() == [
+        float(r["confidence"]) if r["confidence"] else None for r in rows]
 
     tasks = web.get_json(f"/api/jobs/{body['job']}/labelstudio.json")
     assert len(tasks) == 5

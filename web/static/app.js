@@ -117,6 +117,7 @@ function openJob(id) {
   const base = `/api/jobs/${encodeURIComponent(id)}`;
   $("dl-csv").href = `${base}/results.csv`;
   $("dl-jsonl").href = `${base}/results.jsonl`;
+  $("dl-parquet").href = `${base}/results.parquet`;
   $("dl-ls").href = `${base}/labelstudio.json`;
   $("dl-ls-config").href = `${base}/labelstudio-config.xml`;
   $("dl-reviewed").href = `${base}/reviewed.csv`;
