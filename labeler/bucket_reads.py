@@ -13,6 +13,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from labeler.buckets import BucketRoot, bucket_root, filesystem
+from labeler.errors import LabelerError
 from labeler.imaging import MAX_FILE_BYTES
 
 
@@ -20,8 +21,14 @@ class BucketReader:
     """One per process: the filesystem objects (and their connection pools) live as long as
     it does, one per protocol."""
 
-    def __init__(self, timeout: float = 30.0, concurrency: int = 32) -> None:
+    def __init__(self, timeout: float = 30.0, concurrency: int = 32,
+                 chunk_seconds: float | None = None, chunk_bytes: int = 256 << 20) -> None:
+        """`timeout` bounds one read; `chunk_seconds` all of a chunk's (reads still waiting
+        for their turn then fail too), so a stalled store cannot hold a chunk past its task's
+        time limit; reads stop starting once `chunk_bytes` have come in (a chunk is cut to
+        LABELER_CHUNK_BYTES by the listed sizes, but objects can grow after listing)."""
         self.timeout, self.concurrency = timeout, concurrency
+        self.chunk_seconds, self.chunk_bytes = chunk_seconds, chunk_bytes
         self._filesystems: dict[str, object] = {}
 
     def fetch(self, root: BucketRoot, items: list[tuple[int, str]]
@@ -38,7 +45,11 @@ class BucketReader:
                 failed[index] = "refused: key escapes the submitted prefix"
         if not wanted:
             return sources, failed
-        fs = self._filesystem(root.protocol)
+        try:
+            fs = self._filesystem(root.protocol)
+        except LabelerError as exc:  # no driver here: retrying the chunk would not help
+            failed.update((index, f"unreadable: {exc}") for index, _ in wanted)
+            return sources, failed
         paths = [path for _, path in wanted]
         got = self._read_async(fs, paths) if getattr(fs, "async_impl", False) else (
             self._read_threads(fs, paths))
@@ -59,7 +70,7 @@ class BucketReader:
     def _read_async(self, fs, paths: list[str]) -> list[bytes | BaseException]:
         from fsspec.asyn import sync
 
-        return sync(fs.loop, _gather, fs, paths, self.concurrency, self.timeout)
+        return sync(fs.loop, _gather, fs, paths, self)
 
     def _read_threads(self, fs, paths: list[str]) -> list[bytes | BaseException]:
         def read(path: str) -> bytes | BaseException:
@@ -73,6 +84,11 @@ class BucketReader:
 
     def reason(self, exc: BaseException) -> str:
         """An item's failure reason for a read that failed with `exc`."""
+        if isinstance(exc, ChunkTimeout):
+            return f"timeout: the chunk's reads took over {self.chunk_seconds:g} s"
+        if isinstance(exc, ChunkTooLarge):
+            return (f"too-large: the chunk's objects came to over {self.chunk_bytes >> 20} MiB "
+                    "(changed since they were listed?)")
         if isinstance(exc, FileNotFoundError):
             return "missing: deleted after listing"
         if isinstance(exc, PermissionError):
@@ -103,20 +119,38 @@ def bucket_sources(reader: BucketReader, url: str, items: list[tuple[int, object
     return sources, failed
 
 
-async def _gather(fs, paths: list[str], concurrency: int, timeout: float
-                  ) -> list[bytes | BaseException]:
-    limit = asyncio.Semaphore(concurrency)
+class ChunkTimeout(TimeoutError):
+    """A read the chunk's deadline cut short, or never started."""
+
+
+class ChunkTooLarge(Exception):
+    """A read not started: the chunk's objects already came to more than a chunk may hold."""
+
+
+async def _gather(fs, paths: list[str], reader: BucketReader) -> list[bytes | BaseException]:
+    limit = asyncio.Semaphore(reader.concurrency)
+    held = 0
 
     async def read(path: str) -> bytes | BaseException:
+        nonlocal held
         async with limit:
+            if held > reader.chunk_bytes:
+                return ChunkTooLarge()
             try:
                 # Bounded: an object over the size limit fails in decoding, not in memory.
-                return await asyncio.wait_for(
-                    fs._cat_file(path, start=0, end=MAX_FILE_BYTES + 1), timeout)
+                data = await asyncio.wait_for(
+                    fs._cat_file(path, start=0, end=MAX_FILE_BYTES + 1), reader.timeout)
             except Exception as exc:  # an item's failure, told by its reason
                 return exc
+            held += len(data)
+            return data
 
-    return await asyncio.gather(*(read(path) for path in paths))
+    tasks = [asyncio.ensure_future(read(path)) for path in paths]
+    done, pending = await asyncio.wait(tasks, timeout=reader.chunk_seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return [task.result() if task in done else ChunkTimeout() for task in tasks]
 
 
 def _first_line(exc: BaseException) -> str:

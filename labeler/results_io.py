@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from labeler.destinations import open_destination
@@ -67,10 +67,11 @@ def iter_result_text(items, kind: str, block_rows: int = 1000) -> Iterator[tuple
         yield buffer.getvalue(), rows
 
 
-def stored_row_filter(label: str | None = None, below: float | None = None):
-    """`item_matches` over stored rows: keeps(fields, error), fields as CsvFields gives them
-    (None for a failed item)."""
-    def keeps(fields, error) -> bool:
+def stored_row_filter(label: str | None = None, below: float | None = None
+                      ) -> Callable[[tuple | None, bytes | None], bool]:
+    """`item_matches` over stored rows: keeps(fields, error), fields starting with the label
+    and the confidence (as CsvFields gives them; None for a failed item)."""
+    def keeps(fields: tuple | None, error: bytes | None) -> bool:
         if fields is None:
             return error is not None and label in (None, "failed") and below is None
         return label in (None, fields[0]) and (below is None or float(fields[1]) < below)

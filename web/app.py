@@ -8,9 +8,9 @@ only send after a CORS preflight this app never grants (stops cross-site uploads
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +25,6 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -40,7 +39,8 @@ from labeler.fleet_metrics import metrics_text
 from labeler.imaging import preview_jpeg
 from labeler.job_duplicates import job_duplicates
 from labeler.local_workers import WorkerSupply
-from labeler.results_io import job_result_text, write_job_results
+from labeler.results_io import job_result_text, stored_row_filter
+from labeler.results_parquet import write_parquet
 from labeler.scan import IMAGE_EXTENSION_LIST, is_inside, resolve_inside
 from labeler.store import JobState
 from labeler.web.auth import AuthConfig
@@ -249,17 +249,27 @@ class JobsApi:
                                  headers=disposition)
 
     def _parquet(self, job_id: str, headers: dict) -> Response:
-        """Parquet's footer comes last, so the file is written whole (row group by row group,
-        to a temporary file) before it is sent, and deleted once sent."""
-        fd, name = tempfile.mkstemp(suffix=".parquet", dir=self.ctx.settings.home)
-        os.close(fd)
+        """Parquet's footer comes last, so the file is written whole (row group by row group)
+        to a temporary file first, which has no name by the time it is sent: nothing is left
+        behind, whether the client reads it all or goes away."""
+        # Closed by the response's generator (or, for a client gone before it starts, by
+        # the garbage collector), not by a `with` here: it outlives this call.
+        spool = tempfile.TemporaryFile(dir=self.ctx.settings.home)  # noqa: SIM115
         try:
-            write_job_results(self.ctx.store, job_id, name, kind=".parquet")
+            write_parquet(self.ctx.store, job_id, spool, stored_row_filter())
+            size = spool.tell()
+            spool.seek(0)
         except BaseException:
-            os.unlink(name)
+            spool.close()
             raise
-        return FileResponse(name, media_type="application/vnd.apache.parquet", headers=headers,
-                            background=BackgroundTask(os.unlink, name))
+
+        def chunks() -> Iterator[bytes]:
+            with spool:
+                while data := spool.read(1 << 20):
+                    yield data
+
+        return StreamingResponse(chunks(), media_type="application/vnd.apache.parquet",
+                                 headers={**headers, "Content-Length": str(size)})
 
     def label_studio(self, job_id: str, request: Request,
                      images: str = Query("served", description="served, served:URL, "

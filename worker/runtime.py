@@ -34,7 +34,10 @@ class Runtime:
         settings = get_settings()
         self.allowed_roots = settings.allowed_roots
         self.allowed_buckets = settings.bucket_allowlist
-        self.buckets = BucketReader(settings.fetch_timeout, settings.fetch_concurrency)
+        # A third of the task's time limit left for decoding and inference after the reads.
+        self.buckets = BucketReader(settings.fetch_timeout, settings.fetch_concurrency,
+                                    chunk_seconds=settings.task_time_limit * 2 / 3,
+                                    chunk_bytes=max(4 * settings.chunk_bytes, 256 << 20))
         self.timings = ChunkTimings()
 
 

@@ -15,7 +15,8 @@ def encode_result(result: LabelResult, model: int) -> str:
     return f"{model}{SEPARATOR}{result.margin}{SEPARATOR}{top_k}"
 
 
-def _pairs(top_k: str) -> list[tuple[str, float]]:
+def top_k_pairs(top_k: str) -> list[tuple[str, float]]:
+    """The stored top-k text as (label, probability) pairs."""
     pairs = []
     for pair in top_k.split(";"):
         label, _, p = pair.rpartition(":")
@@ -25,7 +26,7 @@ def _pairs(top_k: str) -> list[tuple[str, float]]:
 
 def decode_result(raw: bytes, models: list[str]) -> LabelResult:
     model, margin, top_k = raw.decode().split(SEPARATOR, 2)
-    pairs = tuple(_pairs(top_k))
+    pairs = tuple(top_k_pairs(top_k))
     return LabelResult(pairs[0][0], pairs[0][1], float(margin), pairs, models[int(model)])
 
 

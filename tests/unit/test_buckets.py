@@ -1,6 +1,7 @@
 """Bucket URLs, the streamed chunking of a listing, read failures as reasons, and a listed
 job's life in the store (real Redis)."""
 
+import asyncio
 
 import pytest
 
@@ -114,3 +115,38 @@ def test_a_short_task_time_limit_shortens_the_default_read_timeout():
     settings = Settings.from_env({"LABELER_TASK_TIME_LIMIT": "6",
                                   "LABELER_VISIBILITY_TIMEOUT": "10"})
     assert settings.fetch_timeout == 3
+
+
+def test_a_worker_without_the_driver_fails_the_items_instead_of_retrying_the_chunk():
+    sources, failed = BucketReader().fetch(bucket_root("nosuchdriver://b/p"), [(3, "a.jpg")])
+    assert sources == [] and failed[3].startswith(
+        "unreadable: reading nosuchdriver:// needs the fsspec driver for nosuchdriver://")
+
+
+class _SlowStore:
+    """An async filesystem whose every read takes `seconds` and returns 4 bytes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def _cat_file(self, path, start=None, end=None):
+        await asyncio.sleep(self.seconds)
+        return b"jpeg"
+
+
+def test_a_chunk_deadline_fails_the_reads_it_cuts_short_and_those_never_started():
+    from labeler.bucket_reads import ChunkTimeout, _gather
+
+    reader = BucketReader(timeout=5, concurrency=1, chunk_seconds=0.5)
+    got = asyncio.run(_gather(_SlowStore(0.3), ["a", "b", "c", "d"], reader))
+    assert got[0] == b"jpeg" and all(isinstance(g, ChunkTimeout) for g in got[1:])
+    assert reader.reason(got[1]) == "timeout: the chunk's reads took over 0.5 s"
+
+
+def test_reads_stop_starting_once_a_chunk_holds_its_bytes():
+    from labeler.bucket_reads import ChunkTooLarge, _gather
+
+    reader = BucketReader(timeout=5, concurrency=1, chunk_bytes=5)
+    got = asyncio.run(_gather(_SlowStore(0), ["a", "b", "c", "d"], reader))
+    assert got[:2] == [b"jpeg", b"jpeg"] and all(isinstance(g, ChunkTooLarge) for g in got[2:])
+    assert reader.reason(got[2]).startswith("too-large: the chunk's objects came to over 0 MiB")
