@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from labeler.bench.million import peak_resident_kb
@@ -24,13 +25,15 @@ from labeler.bundle import ModelBundle
 from labeler.context import Context
 from labeler.processes import group_members
 from labeler.scan import scan_images
+from labeler.store import JobProgress
 from labeler.waiting import submit_and_wait
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def bench_bucket(ctx: Context, folder: Path, prefix: BucketRoot, bundle: ModelBundle,
-                 rounds: int = 3, listing: int = 0, on_progress=lambda job: None) -> dict:
+                 rounds: int = 3, listing: int = 0,
+                 on_progress: Callable[[JobProgress], None] = lambda job: None) -> dict:
     images = _upload(folder, prefix)
     # Workers started, model loaded, the bucket's connections open.
     ctx.store.forget_job(submit_and_wait(ctx, images, bundle, timeout=3600)[0].job_id)

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from labeler.errors import ServiceError, UsageError
 from labeler.scan import is_image_path
-from labeler.urls import is_bucket_url, split_bucket_url
+from labeler.urls import BUCKET_PROTOCOLS, is_bucket_url, split_bucket_url
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 __all__ = ["BucketRoot", "ListedObject", "bucket_root", "filesystem", "is_bucket_url",
            "list_images"]
 
-# The package each remote protocol needs.
-DRIVERS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
-           "abfs": "adlfs", "abfss": "adlfs"}
 LISTING_PAGE = 1000  # objects a listing hands on at a time (S3's own page size)
 
 
@@ -59,11 +59,13 @@ class BucketRoot:
 def bucket_root(url: str) -> BucketRoot:
     parts = split_bucket_url(url)
     if parts is None:
-        raise UsageError(f"{url!r} is not a bucket URL (such as s3://bucket/prefix)")
+        raise UsageError(f"{url!r} is not a bucket URL such as s3://bucket/prefix (protocols: "
+                         f"{', '.join(sorted(BUCKET_PROTOCOLS))})")
     return BucketRoot(*parts)
 
 
-def filesystem(protocol: str, *, timeout: float = 30.0, concurrency: int = 32):
+def filesystem(protocol: str, *, timeout: float = 30.0, concurrency: int = 32
+               ) -> AbstractFileSystem:
     """The fsspec filesystem for `protocol`, with labeler's time limits where the driver takes
     them; one line that says what to install when the driver is missing."""
     import fsspec
@@ -71,7 +73,7 @@ def filesystem(protocol: str, *, timeout: float = 30.0, concurrency: int = 32):
     try:
         cls = fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError):
-        package = DRIVERS.get(protocol, f"the fsspec driver for {protocol}://")
+        package = BUCKET_PROTOCOLS.get(protocol, f"the fsspec driver for {protocol}://")
         raise UsageError(f"reading {protocol}:// needs {package}: pip install {package}"
                          ) from None
     options: dict = {}

@@ -156,10 +156,19 @@ def _store_of(url: str) -> str:
     """For S3: the endpoint and how the credentials were found, e.g. 'env' or 'iam-role'."""
     if not url.startswith(("s3://", "s3a://")):
         return url.split("://", 1)[0] + ":// driver"
+    from urllib.parse import urlsplit
+
+    import botocore.exceptions
     import botocore.session
 
     endpoint = (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
                 or "AWS")
-    found = botocore.session.get_session().get_credentials()
+    if "@" in endpoint:  # never print a user or password written into the URL
+        parts = urlsplit(endpoint)
+        endpoint = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    try:
+        found = botocore.session.get_session().get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:  # a named profile that does not exist
+        return f"endpoint {endpoint}, credentials unusable ({exc})"
     source = f"credentials from {found.method}" if found else "no credentials (anonymous)"
     return f"endpoint {endpoint}, {source}"

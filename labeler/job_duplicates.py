@@ -64,7 +64,7 @@ class JobDuplicates:
     def summary(self) -> str:
         """One line: what was compared and found, or why nothing could be."""
         job = self.job
-        unfinished = "" if job.done >= job.total else (
+        unfinished = "" if job.complete or job.finished else (
             f" (the job is not finished: {job.done:,} of {job.total:,} done)")
         if self.compared == 0:
             return f"no labelled image in job {job.id} to compare{unfinished}"

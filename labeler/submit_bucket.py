@@ -16,7 +16,7 @@ from typing import NamedTuple
 from labeler.broker import configure
 from labeler.buckets import BucketRoot, ListedObject, list_images
 from labeler.bundle import ModelBundle
-from labeler.errors import JobNotFound, LabelerError, UsageError
+from labeler.errors import JobNotFound, LabelerError, ServiceError, UsageError
 from labeler.protocol import queue_name, send_chunk
 from labeler.scan import IMAGE_EXTENSION_LIST, StreamedChunks
 from labeler.settings import Settings
@@ -62,9 +62,19 @@ def submit_bucket(
                            [q.index for q in chunk])
                 sent, queued = sent + 1, queued + len(chunk)
 
-        for page in pages:
-            send(chunker.feed(items.queue(job_id, page)))
-        send(chunker.finish())
+        try:
+            for page in pages:
+                send(chunker.feed(items.queue(job_id, page)))
+            send(chunker.finish())
+        except (Exception, KeyboardInterrupt) as exc:
+            # The job stays open (listing) with what was queued, which workers label: only
+            # a resubmission, which lists the prefix again, can finish it.
+            reason = str(exc) if isinstance(exc, LabelerError) else (
+                type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+            raise ServiceError(
+                f"listing {root.url} stopped after {queued:,} images were queued ({reason}); "
+                f"finish job {job_id} with: labeler submit {root.url} --resume {job_id}"
+            ) from None
     items.close(job_id)
     total = store.end_listing(job_id, chunks=sent)
     return Submission(job_id, total, sent, queue, root.url,
@@ -141,9 +151,11 @@ class Resubmission:
                 todo.append(Queued(obj.path, obj.size, index))
             elif index not in self.labelled:
                 todo.append(Queued(obj.path, obj.size, index))
-        if todo:  # failed and changed items count as not done until labelled again
-            self.store.reset_items(job_id, [q.index for q in todo])
-        if changed:
+        again = [q.index for q in todo if q.index not in changed]
+        if again:  # failed or never labelled: not done until labelled
+            self.store.reset_items(job_id, again)
+        if changed:  # another picture under the same key: the old one's labels go
+            self.store.reset_items(job_id, list(changed), changed=True)
             self.store.set_versions(job_id, changed)
         return todo + NewItems(self.store).queue(job_id, fresh)
 

@@ -10,9 +10,13 @@ object from one labelled already.
 from __future__ import annotations
 
 import hashlib
+import json
 
+from labeler.signature import BYTES as SIGNATURE_BYTES
 from labeler.store.index import mark_bits
 from labeler.store.keys import (
+    accepted_bits_key,
+    accepts_key,
     attempts_key,
     bits_key,
     ended_key,
@@ -20,6 +24,8 @@ from labeler.store.keys import (
     paths_key,
     rank_key,
     results_key,
+    reviews_key,
+    signatures_key,
     steps_key,
     versions_key,
 )
@@ -70,16 +76,28 @@ class Listing:
         """Every item's version digest, 8 bytes at 8 x its index (zeros: not known)."""
         return self.redis.get(versions_key(job_id)) or b""
 
-    def reset_items(self, job_id: str, indices: list[int]) -> None:
-        """These items count as not done again (a changed object, a failed one)."""
+    def reset_items(self, job_id: str, indices: list[int], changed: bool = False) -> None:
+        """These items count as not done again (a failed one). With `changed` (another object
+        under the same key) nothing said of the old one stays: its class, people's reviews
+        and acceptances, its near-duplicate signature."""
+        classes = len(json.loads(self.job_record(job_id).get("classes") or "[]"))
+        accepts = int(self.redis.llen(accepts_key(job_id))) if changed else 0
         for start in range(0, len(indices), BLOCK):
             block = indices[start:start + BLOCK]
             pipe = self.redis.pipeline()
             for index in block:
                 pipe.lset(results_key(job_id), index, "")
             pipe.zrem(rank_key(job_id), *block)
-            for which in ("failed", "done"):
+            stale = ["failed", "done", *range(classes)] + (["reviewed"] if changed else [])
+            for which in stale:
                 mark_bits(pipe, bits_key(job_id, which), block, 0)
+            if changed:
+                pipe.hdel(reviews_key(job_id), *block)
+                for action in range(accepts):
+                    mark_bits(pipe, accepted_bits_key(job_id, action), block, 0)
+                for index in block:
+                    pipe.setrange(signatures_key(job_id), index * SIGNATURE_BYTES,
+                                  bytes(SIGNATURE_BYTES))
             pipe.execute()
 
     def end_listing(self, job_id: str, **fields: str | int) -> int:

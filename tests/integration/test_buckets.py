@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from labeler.store.keys import bits_key
 from labeler.waiting import wait_for_job
 from tests.conftest import (
     cifar_test_images,
@@ -163,6 +164,7 @@ def test_resume_labels_again_an_object_that_changed(
         wait_for_workers(store)
         job_id = _submit(env, "s3://changes", "--wait")["job"]
         before = {i.path: i.result for i in store.iter_items(job_id)}
+        assert store.review_items(job_id, {3: "frog"}, "tester") == 1
         # 003.jpg becomes another picture (its ETag changes); 040.jpg is new.
         fs.copy(keys[-1], "changes/003.jpg")
         fs.copy(keys[-2], "changes/040.jpg")
@@ -177,6 +179,11 @@ def test_resume_labels_again_an_object_that_changed(
         stop_process(worker)
     assert len(after) == 41 and after == fresh
     assert after["003.jpg"] != before["003.jpg"]
+    # Nothing said of the old picture stays: its review, its class.
+    assert store.reviews_of(job_id, [3]) == {}
+    classes = store.tables(job_id)[0]
+    assert [c for rank, c in enumerate(classes)
+            if store.redis.getbit(bits_key(job_id, rank), 3)] == [after["003.jpg"].label]
     assert all(after[p] == before[p] for p in before if p != "003.jpg")
 
 
@@ -240,3 +247,25 @@ def test_a_submission_killed_mid_listing_is_finished_by_resume(
     assert proc.returncode == 0, proc.stderr
     job = store.progress("cut")
     assert (job.total, job.labelled, job.listing) == (30, 30, False) and job.finished
+
+
+def test_a_listing_that_breaks_says_how_to_finish_its_job(store, redis_url, bundle, monkeypatch):
+    from labeler import submit_bucket
+    from labeler.buckets import ListedObject, bucket_root
+    from labeler.errors import ServiceError
+    from labeler.settings import Settings
+
+    def pages(root):
+        yield [ListedObject(f"{n:03d}.jpg", 100, '"e"') for n in range(20)]
+        raise OSError("connection reset by peer")
+
+    monkeypatch.setattr(submit_bucket, "list_images", pages)
+    with pytest.raises(ServiceError) as raised:
+        submit_bucket.submit_bucket(store, redis_url, Settings.from_env({}),
+                                    bucket_root("s3://any/where"), bundle, "int8")
+    job_id = store.recent_jobs(1)[0].id
+    assert str(raised.value) == (
+        "listing s3://any/where stopped after 0 images were queued (OSError: connection reset "
+        f"by peer); finish job {job_id} with: labeler submit s3://any/where --resume {job_id}")
+    job = store.progress(job_id)
+    assert job.listing and job.total == 20 and not job.finished

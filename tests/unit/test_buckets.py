@@ -23,6 +23,14 @@ def test_bucket_urls_are_told_from_folders_and_normalised():
         bucket_root("s3://")
 
 
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest", "https://example.org/a",
+                                 "memory://b", "s3://b/../c", "s3://b//c", "s3://user@b/p",
+                                 "s3://b/./c"])
+def test_only_object_stores_with_plain_paths_are_buckets(url):
+    with pytest.raises(UsageError):
+        bucket_root(url)
+
+
 @pytest.mark.parametrize("key", ["../other/x.jpg", "a/../../x.jpg", "/abs.jpg", "", "a/./b"])
 def test_a_key_that_leaves_the_prefix_is_refused(key):
     with pytest.raises(ValueError):
@@ -118,9 +126,9 @@ def test_a_short_task_time_limit_shortens_the_default_read_timeout():
 
 
 def test_a_worker_without_the_driver_fails_the_items_instead_of_retrying_the_chunk():
-    sources, failed = BucketReader().fetch(bucket_root("nosuchdriver://b/p"), [(3, "a.jpg")])
-    assert sources == [] and failed[3].startswith(
-        "unreadable: reading nosuchdriver:// needs the fsspec driver for nosuchdriver://")
+    sources, failed = BucketReader().fetch(bucket_root("oci://b/p"), [(3, "a.jpg")])
+    assert sources == [] and failed == {3: "unreadable: reading oci:// needs ocifs: pip install "
+                                            "ocifs"}
 
 
 class _SlowStore:
