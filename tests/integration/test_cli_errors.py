@@ -78,7 +78,7 @@ def test_an_audit_of_nothing_says_what_to_give(labeler_home, tmp_path):
 def test_bad_output_extension(labeler_home, redis_url, tmp_path):
     err = _one_line_error(run_cli(["submit", str(tmp_path), "--wait", "-o", "out.xlsx"],
                                   cli_env(labeler_home, redis_url)), 2)
-    assert ".csv or .jsonl" in err
+    assert ".csv, .jsonl or .parquet" in err
 
 
 def test_unreachable_redis(labeler_home, tmp_path):
