@@ -100,7 +100,7 @@ def drive(port: int, body: bytes, clients: int, seconds: float) -> dict:
 
 def bench_latency(settings: Settings, folder: Path, bundle: ModelBundle, *, seconds: float,
                   clients: tuple[int, ...], batch_images: int,
-                  waits: tuple[float, ...] = (0.0,)) -> dict:
+                  waits: tuple[float, ...] = (0.0,), processes: int = 1) -> dict:
     """The real-time table for each batching wait (`serve --label-wait-ms`), a server each,
     then the batch path and the one-client latency alongside a batch job (last wait)."""
     home = Path(tempfile.mkdtemp(prefix="labeler-latency-"))
@@ -111,16 +111,17 @@ def bench_latency(settings: Settings, folder: Path, bundle: ModelBundle, *, seco
     bodies, table, servers = payloads(folder), [], []
     try:
         for wait in waits:
-            port, server = _serve(env, wait)
+            port, server = _serve(env, wait, processes)
             servers.append(server)
-            drive(port, bodies["small"], 1, 1.0)  # the model loads on the first request
+            # Each server process loads its model on its first request.
+            drive(port, bodies["small"], 4 * processes, 1.0)
             table += [{"wait_ms": wait, "image": name, **drive(port, body, n, seconds)}
                       for name, body in bodies.items() for n in clients]
             if len(servers) < len(waits):
                 _stop(server)
         batch = _batch_rate(ctx, folder, bundle, batch_images, home)
         alongside = _alongside(ctx, port, bodies["small"], folder, bundle, seconds)
-        return {"realtime": table, "batch_images_per_second": batch,
+        return {"processes": processes, "realtime": table, "batch_images_per_second": batch,
                 "alongside": {"wait_ms": waits[-1], **alongside},
                 "idle_one_client_p99_ms": next(r["p99_ms"] for r in table if r["wait_ms"] ==
                                                waits[-1] and r["clients"] == 1)}
@@ -131,13 +132,14 @@ def bench_latency(settings: Settings, folder: Path, bundle: ModelBundle, *, seco
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _serve(env: dict, wait_ms: float) -> tuple[int, subprocess.Popen]:
+def _serve(env: dict, wait_ms: float, processes: int) -> tuple[int, subprocess.Popen]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-P", "-m", "labeler.cli.main", "serve",
                                "--port", str(port), "--no-spawn",
-                               "--label-wait-ms", str(wait_ms)], env=env,
+                               "--label-wait-ms", str(wait_ms),
+                               "--processes", str(processes)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_up(f"http://127.0.0.1:{port}/api/health")
     return port, server

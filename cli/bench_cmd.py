@@ -347,8 +347,10 @@ def bench_duplicates_cmd(folder, limit, copies, million, model) -> None:
 @click.option("--waits", default="0", show_default=True,
               help="Batching waits to compare (serve --label-wait-ms), comma-separated; the "
               "last also serves the run alongside a batch job.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (serve --processes).")
 @MODEL_OPTION
-def bench_latency_cmd(folder, seconds, clients, batch_images, waits, model) -> None:
+def bench_latency_cmd(folder, seconds, clients, batch_images, waits, processes, model) -> None:
     """Real-time labelling (POST /api/label on a labeler serve of its own, loopback only):
     latency percentiles, images/s and errors with 1 to 32 clients, against the batch path,
     and one client's latency while a batch job of FOLDER runs alongside."""
@@ -359,7 +361,8 @@ def bench_latency_cmd(folder, seconds, clients, batch_images, waits, model) -> N
     bundle = load_bundle(model or ctx.settings.model)
     click.echo(json.dumps(bench_latency(
         ctx.settings, folder, bundle, seconds=seconds, clients=counts,
-        batch_images=batch_images, waits=_numbers(waits, float, "--waits")), indent=2))
+        batch_images=batch_images, waits=_numbers(waits, float, "--waits"),
+        processes=processes), indent=2))
 
 
 @bench.command("bucket")

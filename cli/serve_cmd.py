@@ -45,8 +45,12 @@ from labeler.errors import UsageError
               show_default=True,
               help="How long POST /api/label waits for more images to batch with (0: none; "
               "images that arrive while a batch runs form the next one anyway).")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the port (real-time labels under many clients: "
+              "one per core).")
 def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
-          public_url, auth, users_file, user_header, proxies, label_wait_ms) -> None:
+          public_url, auth, users_file, user_header, proxies, label_wait_ms,
+          processes) -> None:
     """Web page: upload images or a zip, watch them labelled, review and download."""
     from labeler.context import Context
     from labeler.imaging import MAX_FILE_BYTES
@@ -75,7 +79,7 @@ def serve(host, port, max_upload_mb, max_files, top_k, no_spawn, cors_origins,
     click.echo(f"labeler web page on {base}/ (Ctrl+C stops it)", err=True)
     if config.auth and config.auth.mode == "token":
         click.echo(f"sign in at {base}/login?token={config.auth.token}", err=True)
-    run_server(host, port, config, ctx)
+    run_server(host, port, config, ctx, processes=processes)
 
 
 def _origin(text: str) -> str:

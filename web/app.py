@@ -72,6 +72,9 @@ class WebConfig:
     auth: AuthConfig | None = None
     # How long POST /api/label's batching loop waits for more images to join a batch.
     label_wait_ms: float = 0.5
+    # Real-time inference sessions (one thread each) in this server process; None: one per
+    # core, shared out when several processes serve (serve --processes).
+    label_runners: int | None = None
 
 
 def create_app(config: WebConfig | None = None, ctx: Context | None = None) -> FastAPI:
@@ -152,8 +155,9 @@ class JobsApi:
 
     @cached_property
     def realtime(self) -> RealtimeLabeller:
+        runners = {"runners": self.config.label_runners} if self.config.label_runners else {}
         return RealtimeLabeller(self.bundle, top_k=self.config.top_k,
-                                max_wait=self.config.label_wait_ms / 1000)
+                                max_wait=self.config.label_wait_ms / 1000, **runners)
 
     def health(self) -> dict:
         workers = self.ctx.fleet.workers()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
+import signal
 import socket
 import tempfile
+import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from labeler.context import Context
@@ -68,7 +73,12 @@ def check_port_free(host: str, port: int) -> None:
                                "choose another with --port") from None
 
 
-def serve(host: str, port: int, config: WebConfig, ctx: Context | None = None) -> None:
+def serve(host: str, port: int, config: WebConfig, ctx: Context | None = None,
+          processes: int = 1) -> None:
+    """Serve until stopped. With `processes` > 1 the listening socket is made here and that
+    many server processes (forked, each with its own app, Redis client and inference sessions)
+    take connections from it: one Python process spends most of a real-time label's time in
+    HTTP, and the kernel spreads connections over the processes."""
     import uvicorn
 
     ctx = ctx or Context()
@@ -77,6 +87,57 @@ def serve(host: str, port: int, config: WebConfig, ctx: Context | None = None) -
     spool.mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(spool)
     ctx.store.redis.ping()  # fail now, in one line, if Redis is unreachable
-    app = create_app(config, ctx)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
-                proxy_headers=False, limit_concurrency=64)
+    options = {"log_level": "warning", "server_header": False, "proxy_headers": False,
+               "limit_concurrency": 64}
+    if processes == 1:
+        uvicorn.run(create_app(config, ctx), host=host, port=port, **options)
+        return
+    sock = _listening_socket(host, port)
+    share = replace(config, label_runners=config.label_runners or max(
+        1, (os.cpu_count() or 1) // processes))
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # a server process: nothing of the parent's Redis client is reused
+            code = 0
+            try:
+                server = uvicorn.Server(uvicorn.Config(create_app(share, Context()), **options))
+                server.run(sockets=[sock])
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+    _supervise(children)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _supervise(children: list[int]) -> None:
+    """Wait for the server processes; a stop signal goes to all of them, and one that exits
+    stops the others (a half-served port would fail requests at random)."""
+    def stop(signum, _frame) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    live = set(children)
+    while live:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        live.discard(pid)
+        stop(signal.SIGTERM, None)

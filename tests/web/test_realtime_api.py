@@ -4,8 +4,12 @@ limits and the change header."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
 
-from tests.web.conftest import http, multipart
+from tests.waiting import wait_until
+from tests.web.conftest import http, multipart, start_server, stop_server
 from tests.web.test_web_api import HEADERS, sample_files, upload
 
 
@@ -41,3 +45,34 @@ def test_several_files_with_a_bad_one_and_the_limits(web):
     status, _ = http(web.url + "/api/label", sample_files(1)[0][1],
                      {"Content-Type": "image/jpeg"})
     assert status == 403  # without X-Labeler: no other site's page may post it
+
+
+def test_several_server_processes_share_the_port_and_stop_together():
+    server = start_server("--processes", "2", "--no-spawn")
+    try:
+        group = os.getpgid(server.process.pid)
+        members = [p for p in os.listdir("/proc") if p.isdigit() and _group_of(int(p)) == group]
+        assert len(members) == 3  # the supervisor and two server processes
+        name, data = sample_files(1)[0]
+
+        def label(_):
+            status, raw = http(server.url + "/api/label", data,
+                               {**HEADERS, "Content-Type": "image/jpeg", "X-Filename": name})
+            return status, json.loads(raw)["results"][0]["label"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(label, range(40)))
+        assert set(answers) == {(200, answers[0][1])}
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(30) == 0
+        wait_until(lambda: not any(_group_of(int(p)) == group for p in os.listdir("/proc")
+                                   if p.isdigit()), 30, "the server processes to exit")
+    finally:
+        stop_server(server)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
