@@ -38,7 +38,9 @@ pytestmark = pytest.mark.slow
 BASE = "localhost/labeler-test-base:bookworm"
 IMAGE = "localhost/labeler-worker:test"
 IMAGES = 200
-SIZE_LIMIT = 400 * 2**20
+# 416 MiB measured (2026-12-08): 366 before the bucket reader, whose botocore (31 MB of service
+# models) and aiohttp make the rest; a jump past this is a dependency to look at.
+SIZE_LIMIT = 440 * 2**20
 USER_ID = 10001
 
 
