@@ -228,7 +228,7 @@ def _describe(job: JobProgress) -> str:
 @click.option("--images", "images", metavar="KIND:WHERE",
               help="With --format labelstudio, where Label Studio loads the images from: "
               "served:URL (labeler serve's address, started with --cors-origin), "
-              "local-files:DOCUMENT_ROOT (Label Studio's local-files storage) or "
+              "local-files:DOCUMENT_ROOT (Label Studio's local-files storage), "
               "url-prefix:URL (your file server's URL of the job's folder) or bucket (a bucket "
               "job's own s3:// URLs, for Label Studio's cloud storage).")
 @click.option("--label", help="Only items with this label, or 'failed' for the failed ones.")
