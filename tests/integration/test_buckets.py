@@ -7,7 +7,11 @@ import csv
 import io
 import json
 import signal
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,7 +29,7 @@ from tests.conftest import (
 )
 from tests.faults.conftest import RECOVERY_SECONDS, reconcile
 from tests.integration import s3_server
-from tests.waiting import wait_until
+from tests.waiting import answers, wait_until
 
 IMAGES = 2000
 
@@ -269,3 +273,39 @@ def test_a_listing_that_breaks_says_how_to_finish_its_job(store, redis_url, bund
         f"by peer); finish job {job_id} with: labeler submit s3://any/where --resume {job_id}")
     job = store.progress(job_id)
     assert job.listing and job.total == 20 and not job.finished
+
+
+def test_the_page_shows_a_bucket_jobs_images_and_label_studio_gets_its_urls(
+    s3, cifar, labeler_home, redis_url, store
+):
+    env = s3.env(cli_env(labeler_home, redis_url))
+    fs = s3.filesystem()
+    fs.mkdir("shown")
+    keys = sorted(fs.find("photos/cifar"))[:3]
+    for n, key in enumerate(keys):
+        fs.copy(key, f"shown/{n}.jpg")
+    worker = start_worker(env)
+    try:
+        wait_for_workers(store)
+        job_id = _submit(env, "s3://shown", "--wait")["job"]
+    finally:
+        stop_process(worker)
+    port = s3_server.free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "labeler.cli.main", "serve", "--port", str(port), "--no-spawn"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}/api/jobs/{job_id}"
+        wait_until(lambda: answers(lambda: urllib.request.urlopen(base, timeout=5)), 60,
+                   "labeler serve to answer")
+        with urllib.request.urlopen(f"{base}/image?index=1&size=64", timeout=30) as response:
+            assert response.status == 200 and response.read()[:2] == b"\xff\xd8"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/image?index=7", timeout=30)
+        assert missing.value.code == 404
+    finally:
+        stop_process(server)
+    proc = run_cli(["results", job_id, "--format", "labelstudio", "--images", "bucket"], env)
+    tasks = json.loads(proc.stdout)
+    assert [t["data"]["image"] for t in tasks] == [f"s3://shown/{n}.jpg" for n in range(3)]
+    assert s3.secret not in proc.stdout
