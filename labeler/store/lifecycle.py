@@ -8,17 +8,14 @@ import time
 from collections.abc import Sequence
 
 from labeler.errors import JobNotFound
-from labeler.store.index import mark_bits
 from labeler.store.keys import (
     JOBS_INDEX,
     accepts_key,
     all_job_keys,
     attempts_key,
-    bits_key,
     ended_key,
     job_key,
     paths_key,
-    rank_key,
     results_key,
     steps_key,
 )
@@ -60,18 +57,11 @@ class JobLifecycle:
     def reopen_job(self, job_id: str, total: int, pending: list[int]) -> None:
         """Resubmission: `pending` items (failed or never done) count as not done again, the
         chunk attempt counters restart, and the job is unfinished until they are written."""
+        self.reset_items(job_id, pending)
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job_id), "total", total)
         pipe.hdel(job_key(job_id), "finished")
-        pipe.delete(ended_key(job_id))
-        for start in range(0, len(pending), BLOCK):
-            block = pending[start:start + BLOCK]
-            for index in block:
-                pipe.lset(results_key(job_id), index, "")
-            pipe.zrem(rank_key(job_id), *block)
-            for which in ("failed", "done"):
-                mark_bits(pipe, bits_key(job_id, which), block, 0)
-        pipe.delete(attempts_key(job_id), steps_key(job_id))
+        pipe.delete(ended_key(job_id), attempts_key(job_id), steps_key(job_id))
         pipe.execute()
 
     def forget_job(self, job_id: str) -> bool:
